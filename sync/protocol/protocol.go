@@ -22,7 +22,10 @@ const (
 
 // Change is one field write on the wire. HLC is the writer's stamp in wire
 // form; Base, when given, is the stamp of the value the writer saw before it
-// wrote (it lets the server tell a concurrent edit from a later one).
+// wrote (it lets the server tell a concurrent edit from a later one). Scope is
+// set by the server on pulled changes only: the scope through which the
+// device receives the row (a referral linked to a family can arrive twice,
+// once per scope).
 type Change struct {
 	Collection string          `json:"collection"`
 	ID         string          `json:"id"`
@@ -30,6 +33,7 @@ type Change struct {
 	Value      json.RawMessage `json:"value"`
 	HLC        string          `json:"hlc"`
 	Base       string          `json:"base,omitempty"`
+	Scope      string          `json:"scope,omitempty"`
 }
 
 // PushRequest is the body of POST /v1/sync/push.
