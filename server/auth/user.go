@@ -13,9 +13,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mattn/go-sqlite3"
 	samenplan "github.com/samenplan/samenplan"
 	"github.com/samenplan/samenplan/server/audit"
-	"github.com/mattn/go-sqlite3"
 )
 
 // User is an account. It never carries the password hash.
