@@ -1,0 +1,5 @@
+package rules
+
+import "sort"
+
+func sortStrings(s []string) { sort.Strings(s) }
