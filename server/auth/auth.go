@@ -92,7 +92,8 @@ type Config struct {
 	AccessTTL time.Duration
 	// RefreshTTL is the lifetime of a refresh token; 30 days when zero.
 	RefreshTTL time.Duration
-	// Limits are the login rate limits; DefaultLimits when zero.
+	// Limits are the login rate limits; zero fields take DefaultLimits,
+	// a negative maximum switches that limit off.
 	Limits Limits
 	// Audit receives logins, revocations and account changes. When nil the
 	// Service opens a Logger of its own on the same database and closes it
@@ -168,9 +169,7 @@ func Open(ctx context.Context, db *store.DB, cfg Config) (*Service, error) {
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 30 * 24 * time.Hour
 	}
-	if cfg.Limits == (Limits{}) {
-		cfg.Limits = DefaultLimits
-	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

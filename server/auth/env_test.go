@@ -44,7 +44,7 @@ var cheap = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}
 const password = "geheim-wachtwoord"
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *store.DB
 	svc   *auth.Service
 	audit *audit.Logger
@@ -66,12 +66,12 @@ var statusOf = map[string]int{
 	samenplan.ETOOLARGE:      http.StatusRequestEntityTooLarge,
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	return newEnvWith(t, auth.Config{})
 }
 
-func newEnvWith(t *testing.T, cfg auth.Config) *env {
+func newEnvWith(t testing.TB, cfg auth.Config) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.OpenDB(filepath.Join(t.TempDir(), "main.db"))
@@ -144,7 +144,7 @@ func (r response) code() string {
 	return b.Code
 }
 
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -202,7 +202,7 @@ func (e *env) login(username string) auth.Session {
 }
 
 // want checks the status and error code of r.
-func want(t *testing.T, r response, status int, code string) {
+func want(t testing.TB, r response, status int, code string) {
 	t.Helper()
 	if r.status != status || r.code() != code {
 		t.Fatalf("got %d %q (%s), want %d %q", r.status, r.code(), r.body, status, code)

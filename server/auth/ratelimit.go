@@ -20,6 +20,22 @@ type Limits struct {
 // lock it for 15 minutes.
 var DefaultLimits = Limits{MaxFailures: 5, IPMaxFailures: 50, Window: 15 * time.Minute, Lockout: 15 * time.Minute}
 
+func (l Limits) withDefaults() Limits {
+	if l.MaxFailures == 0 {
+		l.MaxFailures = DefaultLimits.MaxFailures
+	}
+	if l.IPMaxFailures == 0 {
+		l.IPMaxFailures = DefaultLimits.IPMaxFailures
+	}
+	if l.Window <= 0 {
+		l.Window = DefaultLimits.Window
+	}
+	if l.Lockout <= 0 {
+		l.Lockout = DefaultLimits.Lockout
+	}
+	return l
+}
+
 // limiter keeps failed logins in memory. A restart forgets them.
 type limiter struct {
 	cfg   Limits
