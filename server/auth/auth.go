@@ -103,7 +103,8 @@ type Config struct {
 	Logger *slog.Logger
 	// ReloadEvery is how often revoked devices and signing keys are re-read
 	// from the database, to notice changes made by another process (the
-	// command line); 10 seconds when zero, never when negative.
+	// command line); 10 seconds when zero, never when negative. Expired
+	// refresh tokens are purged hourly by the same goroutine.
 	ReloadEvery time.Duration
 	// MaxConcurrentHashes bounds argon2 runs at once (each takes
 	// Argon2.Memory); the number of CPUs when zero.
@@ -256,6 +257,8 @@ func (s *Service) reloadLoop(every time.Duration) {
 	defer s.wg.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	purge := time.NewTicker(time.Hour)
+	defer purge.Stop()
 	for {
 		select {
 		case <-s.stop:
@@ -263,6 +266,10 @@ func (s *Service) reloadLoop(every time.Duration) {
 		case <-t.C:
 			if err := s.Reload(context.Background()); err != nil {
 				s.log.Error("auth reload", "err", err)
+			}
+		case <-purge.C:
+			if _, err := s.PurgeExpired(context.Background()); err != nil {
+				s.log.Error("auth purge", "err", err)
 			}
 		}
 	}

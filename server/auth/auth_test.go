@@ -287,6 +287,11 @@ func TestRefresh_UnknownExpiredOrGarbageToken(t *testing.T) {
 	}
 	e.clock.Add(30*24*time.Hour + time.Second)
 	want(t, e.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": s.RefreshToken}), 401, samenplan.EUNAUTHORIZED)
+	n, err := e.svc.PurgeExpired(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("purge: got %d, %v, want 1 token", n, err)
+	}
+	want(t, e.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": s.RefreshToken}), 401, samenplan.EUNAUTHORIZED)
 }
 
 func TestLogout_RevokesTheRefreshTokenAndOptionallyTheDevice(t *testing.T) {

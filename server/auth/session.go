@@ -357,3 +357,14 @@ func (s *Service) Logout(ctx context.Context, token string, revokeDevice bool) e
 	}
 	return outcome
 }
+
+// PurgeExpired deletes refresh tokens past their expiry and returns how
+// many. Used tokens are kept until then, so reuse is detected for as long as
+// a token could have been valid. The Service runs it hourly.
+func (s *Service) PurgeExpired(ctx context.Context) (int64, error) {
+	res, err := s.db.Writer.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE expires_at < ?`, formatTime(s.now()))
+	if err != nil {
+		return 0, fmt.Errorf("purge refresh tokens: %w", err)
+	}
+	return res.RowsAffected()
+}
