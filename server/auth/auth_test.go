@@ -89,7 +89,16 @@ func TestLogin_WrongPasswordUnknownUserAndDisabledUserLookAlike(t *testing.T) {
 			t.Fatalf("got body %s, want the same as for a wrong password %s", r.body, wrong.body)
 		}
 	}
-	e.waitAudit(audit.Filter{Action: audit.ActionLoginFailed, User: "nobody"})
+	e.audit.Close() // drain the queue
+	got, err := e.audit.Query(context.Background(), audit.Filter{Action: audit.ActionLoginFailed})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("got %d failed-login entries (err %v), want 3", len(got), err)
+	}
+	for _, entry := range got {
+		if strings.Contains(entry.Username+string(entry.Detail), "nobody") {
+			t.Fatalf("audit stores the name typed for an unknown user: %+v", entry)
+		}
+	}
 }
 
 func TestLogin_BadInput(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -118,10 +119,18 @@ func (s *Service) Login(ctx context.Context, username, password, deviceName, ip 
 }
 
 // loginFailed counts and audits a failed login and returns the error for it.
+// The name typed for an unknown user is not stored as such (people type
+// their password in the username field); a short hash of it is, to tie
+// attempts together.
 func (s *Service) loginFailed(ctx context.Context, username string, u User, ip string) error {
 	userLocked, ipLocked := s.limiter.fail(username, ip, s.now())
-	p := Principal{UserID: u.ID, Username: username, Role: u.Role}
-	s.audit.Record(entry(ctx, p, audit.ActionLoginFailed))
+	p := Principal{UserID: u.ID, Username: u.Username, Role: u.Role}
+	e := entry(ctx, p, audit.ActionLoginFailed)
+	if u.ID == "" {
+		sum := sha256.Sum256([]byte(username))
+		e.Detail = audit.Detail(map[string]any{"unknown_user": true, "username_sha256": hex.EncodeToString(sum[:8])})
+	}
+	s.audit.Record(e)
 	if userLocked || ipLocked {
 		e := entry(ctx, p, audit.ActionLoginLocked)
 		e.Detail = audit.Detail(map[string]bool{"username": userLocked, "ip": ipLocked})
