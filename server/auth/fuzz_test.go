@@ -21,6 +21,7 @@ func FuzzDecodeAuthBody(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	f.Add([]byte(`{"username":"` + strings.Repeat("a", MaxBodyBytes) + `"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		check := func(err error) {
 			if err == nil {
@@ -45,6 +46,9 @@ func FuzzDecodeAuthBody(f *testing.F) {
 		}
 		refresh, err := decodeRefresh(bytes.NewReader(body))
 		check(err)
+		if samenplan.ErrorCode(err) == samenplan.ETOOLARGE && len(body) <= MaxBodyBytes {
+			t.Fatalf("too_large for a body of %d bytes", len(body))
+		}
 		if err == nil && refresh.RefreshToken == "" {
 			t.Fatalf("decoded a refresh without token: %+v", refresh)
 		}

@@ -62,24 +62,18 @@ type RefreshRequest struct {
 // of the wrong shape or trailing data give invalid, a body over
 // MaxBodyBytes too_large.
 func decodeBody(r io.Reader, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r, MaxBodyBytes+1))
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return samenplan.Errorf(samenplan.ETOOLARGE, "Verzoek te groot / request body too large")
+	dec := json.NewDecoder(http.MaxBytesReader(nil, io.NopCloser(r), MaxBodyBytes))
+	err := dec.Decode(v)
+	if err == nil {
+		if _, err = dec.Token(); errors.Is(err, io.EOF) {
+			return nil
 		}
-		if dec.InputOffset() > MaxBodyBytes {
-			return samenplan.Errorf(samenplan.ETOOLARGE, "Verzoek te groot / request body too large")
-		}
-		return samenplan.Errorf(samenplan.EINVALID, "Ongeldige JSON / malformed JSON body")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if dec.InputOffset() > MaxBodyBytes {
-			return samenplan.Errorf(samenplan.ETOOLARGE, "Verzoek te groot / request body too large")
-		}
-		return samenplan.Errorf(samenplan.EINVALID, "Ongeldige JSON: extra gegevens na het object / malformed JSON: data after the object")
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return samenplan.Errorf(samenplan.ETOOLARGE, "Verzoek te groot (max %d bytes) / request body too large (max %d bytes)", MaxBodyBytes, MaxBodyBytes)
 	}
-	return nil
+	return samenplan.Errorf(samenplan.EINVALID, "Ongeldige JSON / malformed JSON body")
 }
 
 func bind(c echo.Context, v any) error {
