@@ -90,3 +90,23 @@ func BenchmarkAuthenticate(b *testing.B) {
 		}
 	})
 }
+
+// A burst of parallel guesses gets no confirmation of a right one once the
+// burst has locked the name.
+func TestLogin_ParallelGuessesCannotOutrunTheLock(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.createUser("an", auth.RoleCoach, "kempen")
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.svc.Login(ctx, "an", fmt.Sprintf("fout-%d-wachtwoord", i), "", "127.0.0.1")
+		}()
+	}
+	wg.Wait()
+	if _, err := e.svc.Login(ctx, "an", password, "", "127.0.0.1"); samenplan.ErrorCode(err) != samenplan.ERATELIMITED {
+		t.Fatalf("got %v, want rate_limited", err)
+	}
+}

@@ -80,6 +80,11 @@ func (s *Service) Login(ctx context.Context, username, password, deviceName, ip 
 	if !found || u.Disabled || !ok {
 		return Session{}, s.loginFailed(ctx, username, u, ip)
 	}
+	// Guesses that ran in parallel may have locked the name meanwhile; a
+	// right guess among them must not be confirmed.
+	if s.limiter.locked(username, ip, s.now()) {
+		return Session{}, errLocked
+	}
 	s.limiter.succeed(username)
 
 	var newHash string
