@@ -667,3 +667,16 @@ func TestPasswordRehash_OnLoginWithOldParameters(t *testing.T) {
 		t.Fatalf("old service, new hash: %v", err)
 	}
 }
+
+func TestChangePassword_NeedsTheCurrentOne(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("an", auth.RoleCoach, "kempen")
+	s := e.login("an")
+	want(t, e.do("POST", "/v1/me/password", s.AccessToken, map[string]string{"current_password": "fout-wachtwoord", "new_password": "nieuw-wachtwoord"}), 401, samenplan.EUNAUTHORIZED)
+	want(t, e.do("POST", "/v1/me/password", s.AccessToken, map[string]string{"current_password": password, "new_password": "kort"}), 400, samenplan.EINVALID)
+	want(t, e.do("POST", "/v1/me/password", "", map[string]string{"current_password": password, "new_password": "nieuw-wachtwoord"}), 401, samenplan.EUNAUTHORIZED)
+	want(t, e.do("POST", "/v1/me/password", s.AccessToken, map[string]string{"current_password": password, "new_password": "nieuw-wachtwoord"}), 204, "")
+	want(t, e.do("POST", "/v1/auth/login", "", map[string]string{"username": "an", "password": password}), 401, samenplan.EUNAUTHORIZED)
+	want(t, e.do("POST", "/v1/auth/login", "", map[string]string{"username": "an", "password": "nieuw-wachtwoord"}), 200, "")
+	e.waitAudit(audit.Filter{Action: audit.ActionUserPassword})
+}

@@ -19,6 +19,7 @@ const MaxBodyBytes = 64 << 10
 //	POST /auth/refresh        {refresh_token} → Session
 //	POST /auth/logout         {refresh_token, revoke_device} → 204
 //	GET  /me                  → the user, with device_id
+//	POST /me/password         {current_password, new_password} → 204
 //	GET  /devices             own devices; admin: all, or ?user=<id|username>
 //	POST /devices/:id/revoke  own device, or any for an admin → 204
 //	GET  /users               admin: ?region=&role=
@@ -36,6 +37,7 @@ func (s *Service) Routes(g *echo.Group) {
 	mw := s.Middleware()
 	admin := Require(RoleAdmin)
 	g.GET("/me", s.handleMe, mw)
+	g.POST("/me/password", s.handleChangePassword, mw)
 	g.GET("/devices", s.handleDevices, mw)
 	g.POST("/devices/:id/revoke", s.handleRevoke, mw)
 	g.GET("/users", s.handleUsers, mw, admin)
@@ -279,6 +281,22 @@ func (s *Service) handleSetPassword(c echo.Context) error {
 	}
 	ctx := WithRequest(c.Request().Context(), c.RealIP(), requestID(c))
 	if err := s.SetPassword(ctx, c.Param("id"), body.Password, p); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Service) handleChangePassword(c echo.Context) error {
+	p, _ := PrincipalFrom(c)
+	var body struct {
+		Current string `json:"current_password"`
+		New     string `json:"new_password"`
+	}
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	ctx := WithRequest(c.Request().Context(), c.RealIP(), requestID(c))
+	if err := s.ChangePassword(ctx, p, body.Current, body.New); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

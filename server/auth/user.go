@@ -295,6 +295,35 @@ func (s *Service) SetPassword(ctx context.Context, id, password string, by Princ
 	})
 }
 
+// ChangePassword lets the user of p replace her own password after proving
+// the current one. A wrong current password counts as a failed login and
+// gives unauthorized; a locked name gives rate_limited.
+func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next string) error {
+	if err := validatePassword(next); err != nil {
+		return err
+	}
+	ip := requestMetaFrom(ctx).ip
+	if s.limiter.locked(p.Username, ip, s.now()) {
+		return errLocked
+	}
+	u, hash, err := s.credentials(ctx, p.Username)
+	if err != nil {
+		return err
+	}
+	if hash == "" || u.ID != p.UserID {
+		return errBadLogin
+	}
+	if err := s.acquireHash(ctx); err != nil {
+		return err
+	}
+	ok, _ := verifyPassword(current, hash, s.argon)
+	s.releaseHash()
+	if !ok {
+		return s.loginFailed(ctx, p.Username, u, ip)
+	}
+	return s.SetPassword(ctx, p.UserID, next, p)
+}
+
 // UserUpdate changes the fields that are not nil.
 type UserUpdate struct {
 	DisplayName  *string   `json:"display_name"`
