@@ -133,6 +133,7 @@ func (fc *fileCompiler) compile(r *ruleDef, env any, want resultKind, lintConsta
 	expr.Env(env)(config)
 	expr.MaxNodes(MaxExprNodes)(config)
 	for _, name := range disabledBuiltins {
+		expr.DisableBuiltin(name)(config)
 		delete(config.Builtins, name)
 	}
 	config.Check()

@@ -110,6 +110,12 @@ func ReadRegionFiles(dir, name string) (map[string][]byte, []Diagnostic) {
 			Message: "a region folder name must be lower case letters, digits, - and _"})
 		return files, diags
 	}
+	if _, err := os.Stat(filepath.Join(folder, "region.yaml")); errors.Is(err, fs.ErrNotExist) {
+		diags = append(diags, Diagnostic{File: filepath.Join(folder, "region.yaml"), Line: 1, Column: 1, RuleID: RulesetRegion,
+			Severity: SeverityError, Code: CodeMissingFile,
+			Message: "folder has no region.yaml, so it is no region: add region.yaml, intake.yaml, capacity.yaml and signals.yaml"})
+		return files, diags
+	}
 	for _, rs := range Rulesets {
 		path := filepath.Join(folder, rs+".yaml")
 		b, err := readLimited(path)
@@ -260,6 +266,7 @@ func CompileRegion(name, folder string, files map[string][]byte) (r *Region, dia
 	if HasErrors(diags) {
 		return nil, diags
 	}
+	_, r.Warnings = Split(diags)
 	return r, diags
 }
 
