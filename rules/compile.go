@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -224,7 +225,7 @@ func (fc *fileCompiler) exprError(r *ruleDef, err error) {
 			strings.Contains(msg, "too many arguments"), strings.Contains(msg, "expected"):
 			code = CodeType
 		}
-		fc.exprDiag(r, fe.Location, SeverityError, code, "%s", msg)
+		fc.exprDiag(r, fe.Location, SeverityError, code, "%s", friendly(msg))
 		return
 	}
 	msg := err.Error()
@@ -398,4 +399,55 @@ func forbiddenNames(r *ruleDef) map[string]string {
 		return trajectoryForbidden
 	}
 	return nil
+}
+
+// envNames maps the env struct types to the names a coordinator writes.
+var envNames = map[string]reflect.Type{
+	"region":     reflect.TypeFor[RegionEnv](),
+	"year":       reflect.TypeFor[YearEnv](),
+	"referral":   reflect.TypeFor[ReferralEnv](),
+	"family":     reflect.TypeFor[FamilyEnv](),
+	"member":     reflect.TypeFor[MemberEnv](),
+	"coach":      reflect.TypeFor[CoachEnv](),
+	"trajectory": reflect.TypeFor[TrajectoryEnv](),
+}
+
+var (
+	noFieldRE = regexp.MustCompile(`type rules\.(\w+) has no field (\w+)`)
+	envTypeRE = regexp.MustCompile(`rules\.(\w+)`)
+)
+
+// friendly rewrites expr's messages in the vocabulary of the rule files
+// instead of Go type names.
+func friendly(msg string) string {
+	if m := noFieldRE.FindStringSubmatch(msg); m != nil {
+		name, t := vocabName(m[1])
+		known := []string{}
+		if t != nil {
+			for i := 0; i < t.NumField(); i++ {
+				known = append(known, t.Field(i).Tag.Get("expr"))
+			}
+		}
+		return fmt.Sprintf("unknown name %s.%s (known: %s)", name, m[2], strings.Join(known, ", "))
+	}
+	msg = envTypeRE.ReplaceAllStringFunc(msg, func(s string) string {
+		name, _ := vocabName(strings.TrimPrefix(s, "rules."))
+		return name
+	})
+	return strings.ReplaceAll(msg, "time.Time", "date")
+}
+
+func vocabName(goType string) (string, reflect.Type) {
+	switch goType {
+	case "CapacityRefEnv":
+		return "referral", reflect.TypeFor[CapacityRefEnv]()
+	case "PendingEnv":
+		return "referral", reflect.TypeFor[PendingEnv]()
+	}
+	for name, t := range envNames {
+		if t.Name() == goType {
+			return name, t
+		}
+	}
+	return goType, nil
 }
