@@ -1,0 +1,101 @@
+// Package client is the Go reference client of Samenplan's sync protocol: a
+// Replica is one device's offline copy of the case file in a local SQLite
+// file. Tests and the simulator drive it; the TypeScript client follows it
+// step by step, so this comment is its specification.
+//
+// # Local tables
+//
+//	fields       (collection, id, field) → value, hlc   the winning write of each field
+//	row_scopes   (scope, collection, id)                 through which scopes a row is held
+//	held_scopes  scope                                   scopes the server delivered and did not evict
+//	outbox       seq → change + base + batch_id          local writes not yet acknowledged
+//	batches      batch_id, attempts                      batches formed and not yet answered
+//	problems     rejected and quarantined writes, with their value, for the UI
+//	meta         device_id, user, tokens, cursor, clock, held_hash, refetch, last_sync, last_error
+//
+// # Clock
+//
+// The device's hybrid logical clock (crdt.Clock) has the device id as its
+// node id. Its last reading is saved in meta in the same transaction as
+// every write that stamps or observes, and Open resumes past it, so stamps
+// never go backwards across restarts even when the wall clock does. Every
+// stamp the device sees is observed: each pulled change's hlc and the
+// server_hlc of every push and pull answer.
+//
+// # Writing
+//
+// Write validates the value against schema.CaseFile (collection, field,
+// type, size; server-only fields and rows of server-created collections are
+// refused; a fixed field cannot change), then in one transaction: takes a
+// stamp (inside the transaction, so it is greater than every change already
+// applied), replaces the local value, appends {collection, id, field, value,
+// hlc, base} to the outbox where base is the hlc of the local value it
+// replaced ("" when the field had none), and records the row's scopes as
+// far as local data tells (a family its own, family_id rows that family's,
+// intake rows intake:<region> and their family, plan goals and contacts
+// their trajectory's). Every write is kept, also several of one field: the
+// server logs them all and the bases chain them.
+//
+// # Push
+//
+// Push loops until the outbox is empty:
+//
+//  1. If a batch is persisted and unanswered, take it again, same batch_id,
+//     same changes. Otherwise take the oldest unbatched writes (at most
+//     BatchSize, and MaxBatchBytes of values), give them a new batch_id
+//     (UUIDv7) and commit that BEFORE sending.
+//  2. POST /v1/sync/push {device_id, batch_id, schema_version, changes}.
+//     A transport failure leaves everything as it is: the next Push re-sends
+//     the same batch_id, and the server answers its first answer without
+//     applying twice. 413 too_large: the second half of the batch goes back
+//     to the outbox and the same batch_id is sent with the first half.
+//  3. On an answer, in one transaction: delete the batch and its writes,
+//     keep each rejected or quarantined write (by index) as a problem, drop
+//     its local value when no later local write replaced it (the server did
+//     not take it) and queue the row's held scopes for a refetch so the
+//     server's value comes back; observe server_hlc.
+//
+// # Pull
+//
+// Pull sends {device_id, schema_version, cursor, limit, held_hash?,
+// refetch?} and loops while more is true. Each page is applied in one
+// transaction together with its cursor:
+//
+//  1. evict: for each scope, delete it from held_scopes and from every row;
+//     a row left with no scope is deleted (a referral held through
+//     intake:<region> and family:<id> keeps its intake copy when the family
+//     is evicted). Writes in the outbox stay: they are pushed and
+//     quarantined by the server, so no note is lost. Then held_hash :=
+//     crdt.ScopesHash(held_scopes) is saved and sent with the NEXT pull
+//     request (the next page, or the next Pull); it is cleared once a
+//     request carrying it was answered.
+//  2. changes: observe the hlc; replace the local value only when
+//     crdt.Wins(pulled, local), so a newer local write, pending or not,
+//     stays; record the change's scope for its row and as held.
+//  3. on the last page (more=false), compare checksums: for each scope the
+//     server sent, XOR of crdt.FieldSum(collection, id, field, hlc) over the
+//     local fields of the rows in that scope, as crdt.FormatSum. Scopes with
+//     writes still in the outbox are skipped (they differ until pushed). The
+//     scopes that differ are asked for again at once with refetch (one
+//     extra round per Pull); any still differing are saved and asked for on
+//     the next Pull.
+//
+// # Auth
+//
+// Requests carry the access token. A 401 unauthorized refreshes the token
+// pair once (POST /v1/auth/refresh; the refresh token rotates and is saved)
+// and retries. A 401 device_revoked, on any call including the refresh,
+// wipes the replica (Wipe) and returns the error.
+//
+// # Offline
+//
+// Offline is not a mode: Push and Pull return the transport's error
+// (IsOffline reports it) and the outbox keeps everything. Sync is Push then
+// Pull.
+//
+// # Testing against a server
+//
+// Options.Transport is a test hook: a chaos test wraps the real transport to
+// drop answers after the server handled the request. State, Scopes and
+// Checksums expose what convergence checks compare with the server.
+package client

@@ -1,0 +1,339 @@
+package client
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/samenplan/samenplan/sync/crdt"
+	"github.com/samenplan/samenplan/sync/protocol"
+	"github.com/samenplan/samenplan/sync/schema"
+)
+
+// PullResult sums up one Pull.
+type PullResult struct {
+	Pages      int      // pull requests answered
+	Received   int      // changes received
+	Applied    int      // of those, the ones that became the local value
+	Evicted    []string // scopes the server took away; their rows are gone
+	Refetched  []string // scopes asked for again after a checksum mismatch
+	Mismatched []string // scopes still differing after the refetch; asked again on the next Pull
+}
+
+// maxPages guards against a server that keeps answering more=true.
+const maxPages = 100_000
+
+// Pull fetches every change in the device's scopes since its cursor, page by
+// page until the server says there is no more. Each page is applied in one
+// transaction together with the new cursor, so an interrupted Pull resumes
+// where it stopped. See the package documentation for evictions, proofs and
+// checksums. When the checksums of the last page do not match, Pull asks
+// once more for the scopes that differ (refetch); those still differing
+// after that are asked for on the next Pull.
+func (r *Replica) Pull(ctx context.Context) (PullResult, error) {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	res, err := r.pull(ctx)
+	if err != nil {
+		r.noteError(err)
+	}
+	return res, err
+}
+
+func (r *Replica) pull(ctx context.Context) (PullResult, error) {
+	var res PullResult
+	refetch, err := getMetaList(ctx, r.db.Reader, metaRefetch)
+	if err != nil {
+		return res, fmt.Errorf("pull: %w", err)
+	}
+	for round := 0; ; round++ {
+		mism, err := r.pullRound(ctx, refetch, &res)
+		if err != nil {
+			return res, fmt.Errorf("pull: %w", err)
+		}
+		if len(mism) == 0 {
+			break
+		}
+		if round == 1 {
+			res.Mismatched = mism
+			if err := setMetaList(ctx, r.db.Writer, metaRefetch, mism); err != nil {
+				return res, fmt.Errorf("pull: %w", err)
+			}
+			break
+		}
+		refetch = mism
+		res.Refetched = append(res.Refetched, mism...)
+	}
+	err = r.tx(ctx, func(tx *sql.Tx) error {
+		if err := setMeta(ctx, tx, metaLastSync, r.now().UTC().Format(time.RFC3339Nano)); err != nil {
+			return err
+		}
+		return setMeta(ctx, tx, metaLastError, "")
+	})
+	return res, err
+}
+
+// pullRound pulls until more is false, sending refetch with the first
+// request, and returns the scopes whose checksum differs.
+func (r *Replica) pullRound(ctx context.Context, refetch []string, res *PullResult) ([]string, error) {
+	cursor, err := getMeta(ctx, r.db.Reader, metaCursor)
+	if err != nil {
+		return nil, err
+	}
+	for page := 0; page < maxPages; page++ {
+		dev := r.DeviceID()
+		if dev == "" {
+			return nil, errNotLoggedIn
+		}
+		prove, err := getMeta(ctx, r.db.Reader, metaProve)
+		if err != nil {
+			return nil, err
+		}
+		req := protocol.PullRequest{DeviceID: dev, SchemaVersion: schema.Version, Cursor: cursor, Limit: r.opts.PageSize, HeldHash: prove}
+		if page == 0 {
+			req.Refetch = refetch
+		}
+		var resp protocol.PullResponse
+		if err := r.call(ctx, "/v1/sync/pull", req, &resp); err != nil {
+			return nil, err
+		}
+		mism, err := r.applyPage(ctx, req, &resp, res)
+		if err != nil {
+			return nil, err
+		}
+		res.Pages++
+		if !resp.More {
+			return mism, nil
+		}
+		if resp.Cursor == cursor && len(resp.Changes) == 0 {
+			return nil, fmt.Errorf("server answered more=true without progress at cursor %q", cursor)
+		}
+		cursor = resp.Cursor
+	}
+	return nil, fmt.Errorf("more than %d pages", maxPages)
+}
+
+// applyPage applies one pull answer in one transaction: evictions first,
+// then the changes (LWW against the local value), the new cursor and clock,
+// and, on the last page, the checksum comparison.
+func (r *Replica) applyPage(ctx context.Context, req protocol.PullRequest, resp *protocol.PullResponse, res *PullResult) (mism []string, err error) {
+	clock := r.currentClock()
+	var applied int
+	err = r.tx(ctx, func(tx *sql.Tx) error {
+		mism, applied = nil, 0
+		// The server has what this request carried.
+		if len(req.Refetch) > 0 {
+			if err := setMeta(ctx, tx, metaRefetch, ""); err != nil {
+				return err
+			}
+		}
+		if req.HeldHash != "" {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE key = ? AND value = ?`, metaProve, req.HeldHash); err != nil {
+				return err
+			}
+		}
+		if len(resp.Evict) > 0 {
+			if err := evict(ctx, tx, resp.Evict); err != nil {
+				return err
+			}
+			held, err := heldScopes(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if err := setMeta(ctx, tx, metaProve, crdt.ScopesHash(held)); err != nil {
+				return err
+			}
+		}
+		if err := observe(clock, resp.ServerHLC); err != nil {
+			return err
+		}
+		n, err := applyChanges(ctx, tx, clock, resp.Changes)
+		if err != nil {
+			return err
+		}
+		applied = n
+		if err := setMeta(ctx, tx, metaCursor, resp.Cursor); err != nil {
+			return err
+		}
+		if !resp.More {
+			if mism, err = compareChecksums(ctx, tx, resp.Checksums); err != nil {
+				return err
+			}
+		}
+		return saveClock(ctx, tx, clock)
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Received += len(resp.Changes)
+	res.Applied += applied
+	res.Evicted = append(res.Evicted, resp.Evict...)
+	return mism, nil
+}
+
+// evict removes scopes: each row loses the scope, and a row left with no
+// scope at all is deleted. Writes still in the outbox stay there: they are
+// pushed (and quarantined by the server) so no note is lost.
+func evict(ctx context.Context, tx *sql.Tx, scopes []string) error {
+	for _, scope := range scopes {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM held_scopes WHERE scope = ?`, scope); err != nil {
+			return fmt.Errorf("evict %s: %w", scope, err)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT collection, id FROM row_scopes WHERE scope = ?`, scope)
+		if err != nil {
+			return fmt.Errorf("evict %s: %w", scope, err)
+		}
+		var keys [][2]string
+		for rows.Next() {
+			var k [2]string
+			if err := rows.Scan(&k[0], &k[1]); err != nil {
+				rows.Close()
+				return fmt.Errorf("evict %s: %w", scope, err)
+			}
+			keys = append(keys, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("evict %s: %w", scope, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM row_scopes WHERE scope = ?`, scope); err != nil {
+			return fmt.Errorf("evict %s: %w", scope, err)
+		}
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM fields WHERE collection = ? AND id = ?
+				AND NOT EXISTS (SELECT 1 FROM row_scopes WHERE collection = ? AND id = ?)`, k[0], k[1], k[0], k[1]); err != nil {
+				return fmt.Errorf("evict %s: %w", scope, err)
+			}
+		}
+	}
+	return nil
+}
+
+// applyChanges merges pulled changes into the local fields: a change
+// replaces the local value only when crdt.Wins says so, so a newer local
+// write (pending or not) stays. Every stamp is observed into the clock and
+// every change's scope recorded for its row.
+func applyChanges(ctx context.Context, tx *sql.Tx, clock *crdt.Clock, changes []protocol.Change) (int, error) {
+	if len(changes) == 0 {
+		return 0, nil
+	}
+	get, err := tx.PrepareContext(ctx, `SELECT value, hlc FROM fields WHERE collection = ? AND id = ? AND field = ?`)
+	if err != nil {
+		return 0, err
+	}
+	defer get.Close()
+	put, err := tx.PrepareContext(ctx, `INSERT INTO fields (collection, id, field, value, hlc) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (collection, id, field) DO UPDATE SET value = excluded.value, hlc = excluded.hlc`)
+	if err != nil {
+		return 0, err
+	}
+	defer put.Close()
+	scope, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO row_scopes (scope, collection, id) VALUES (?, ?, ?)`)
+	if err != nil {
+		return 0, err
+	}
+	defer scope.Close()
+	held, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO held_scopes (scope) VALUES (?)`)
+	if err != nil {
+		return 0, err
+	}
+	defer held.Close()
+	applied := 0
+	seen := make(map[string]bool)
+	for i, c := range changes {
+		stamp, err := crdt.ParseStamp(c.HLC)
+		if err != nil {
+			return 0, fmt.Errorf("change %d: %w", i, err)
+		}
+		if len(c.Value) == 0 {
+			return 0, fmt.Errorf("change %d: no value", i)
+		}
+		if clock != nil {
+			if err := clock.Observe(stamp, 0); err != nil {
+				return 0, err
+			}
+		}
+		in := crdt.Change{Collection: c.Collection, ID: c.ID, Field: c.Field, Value: c.Value, HLC: stamp}
+		var cur []byte
+		var curHLC string
+		err = get.QueryRowContext(ctx, c.Collection, c.ID, c.Field).Scan(&cur, &curHLC)
+		win := errors.Is(err, sql.ErrNoRows)
+		if err != nil && !win {
+			return 0, err
+		}
+		if !win {
+			local, perr := crdt.ParseStamp(curHLC)
+			if perr != nil {
+				return 0, fmt.Errorf("local stamp of %s %s %s: %w", c.Collection, c.ID, c.Field, perr)
+			}
+			win = crdt.Wins(in, crdt.Change{Collection: c.Collection, ID: c.ID, Field: c.Field, Value: cur, HLC: local})
+		}
+		if win {
+			if _, err := put.ExecContext(ctx, c.Collection, c.ID, c.Field, string(c.Value), c.HLC); err != nil {
+				return 0, err
+			}
+			applied++
+		}
+		if c.Scope != "" {
+			if _, err := scope.ExecContext(ctx, c.Scope, c.Collection, c.ID); err != nil {
+				return 0, err
+			}
+			if !seen[c.Scope] {
+				seen[c.Scope] = true
+				if _, err := held.ExecContext(ctx, c.Scope); err != nil {
+					return 0, err
+				}
+			}
+		}
+	}
+	return applied, nil
+}
+
+// compareChecksums returns, sorted, the scopes whose local checksum differs
+// from the server's. A scope with writes still in the outbox is skipped: it
+// differs by design until they are pushed.
+func compareChecksums(ctx context.Context, tx *sql.Tx, sums map[string]string) ([]string, error) {
+	var out []string
+	for _, scope := range sortedKeys(sums) {
+		var pending bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outbox o JOIN row_scopes s
+			ON s.collection = o.collection AND s.id = o.id WHERE s.scope = ?)`, scope).Scan(&pending); err != nil {
+			return nil, err
+		}
+		if pending {
+			continue
+		}
+		sum, err := scopeSum(ctx, tx, scope)
+		if err != nil {
+			return nil, err
+		}
+		if crdt.FormatSum(sum) != strings.ToLower(sums[scope]) {
+			out = append(out, scope)
+		}
+	}
+	return out, nil
+}
+
+// SyncResult is the outcome of Sync.
+type SyncResult struct {
+	Push PushResult
+	Pull PullResult
+}
+
+// Sync pushes the outbox, then pulls. A failed push does not stop the pull
+// (an invalid batch must not keep the device from receiving), except when
+// the device is offline or was revoked; the errors are joined.
+func (r *Replica) Sync(ctx context.Context) (SyncResult, error) {
+	var res SyncResult
+	var perr error
+	res.Push, perr = r.Push(ctx)
+	if perr != nil && (IsOffline(perr) || r.DeviceID() == "" || ctx.Err() != nil) {
+		return res, perr
+	}
+	var err error
+	res.Pull, err = r.Pull(ctx)
+	return res, errors.Join(perr, err)
+}
