@@ -54,7 +54,7 @@ func (s *src) warnf(n *yaml.Node, code, id, format string, args ...any) {
 func (s *src) parseDoc(content []byte, ruleset string) *yaml.Node {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(content, &doc); err != nil {
-		line := 0
+		line := 1 // yaml.v3 names no line for some errors (control characters)
 		msg := err.Error()
 		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
