@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/samenplan/samenplan/sync/schema"
+)
+
+// Roles of an Actor. RoleServer is the server itself (intake decisions,
+// reassignment, quarantine decisions).
+const (
+	RoleCoach       = "coach"
+	RoleCoordinator = "coordinator"
+	RoleReviewer    = "reviewer"
+	RoleAdmin       = "admin"
+	RoleServer      = "server"
+)
+
+// Actor is who reads or writes: a user on a device with a role.
+type Actor struct {
+	UserID   string
+	DeviceID string
+	Role     string
+}
+
+// writesAnything reports whether the actor may write every row of the region.
+func (a Actor) writesAnything() bool { return a.Role == RoleCoordinator || a.Role == RoleServer }
+
+// RegionScopePrefix starts the scope that covers every row of a region,
+// held by coordinators and reviewers.
+const RegionScopePrefix = "region:"
+
+// Region is the case database of one region. Its methods are safe for
+// concurrent use; writes are serialized.
+type Region struct {
+	name        string
+	db          *DB
+	opts        Options
+	regionScope string
+	intakeScope string
+
+	mu    sync.Mutex // held across every write transaction and its OnCommit
+	stmts map[string]*sql.Stmt
+}
+
+func openRegion(ctx context.Context, path, name string, opts Options) (*Region, error) {
+	db, err := OpenDB(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, "cases", Migrations()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("region %s: %w", name, err)
+	}
+	return &Region{
+		name: name, db: db, opts: opts,
+		regionScope: RegionScopePrefix + name,
+		intakeScope: schema.IntakeScope(name),
+		stmts:       make(map[string]*sql.Stmt),
+	}, nil
+}
+
+// Name returns the region's name.
+func (r *Region) Name() string { return r.name }
+
+// DB returns the region's database, for tests and tools (integrity checks).
+func (r *Region) DB() *DB { return r.db }
+
+// stmt returns the writer statement for query, prepared once per region and
+// bound to tx. The caller holds r.mu.
+func (r *Region) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	s, ok := r.stmts[query]
+	if !ok {
+		var err error
+		if s, err = r.db.Writer.PrepareContext(ctx, query); err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		r.stmts[query] = s
+	}
+	return tx.StmtContext(ctx, s), nil
+}
+
+// maxSeq returns the highest change_log seq ever handed out.
+func maxSeq(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int64, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, `SELECT max(
+		coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0),
+		coalesce((SELECT max(seq) FROM change_log), 0))`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("read max seq: %w", err)
+	}
+	return n, nil
+}
+
+// familyOf returns the family id of a family scope, or "".
+func familyOf(scope string) string {
+	if f, ok := strings.CutPrefix(scope, schema.FamilyScopePrefix); ok {
+		return f
+	}
+	return ""
+}
+
+// jsonKeys renders rows of identifiers as a JSON array of arrays for
+// json_each. Callers pass only schema names and validated UUIDs, which need
+// no escaping.
+func jsonKeys(buf []byte, n int, row func(i int) []string) []byte {
+	buf = append(buf[:0], '[')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '[')
+		for j, s := range row(i) {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, '"')
+			buf = append(buf, s...)
+			buf = append(buf, '"')
+		}
+		buf = append(buf, ']')
+	}
+	return append(buf, ']')
+}
+
+// jsonStrings renders a list of strings as a JSON array (escaping them).
+func jsonStrings(ss []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(quoteJSON(s))
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func quoteJSON(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, c := range []byte(s) {
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20:
+			fmt.Fprintf(&b, `\u%04x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
