@@ -69,7 +69,7 @@ func (r *Replica) Write(ctx context.Context, collection, id, field string, value
 			return err
 		}
 		exists := err == nil
-		if f.Fixed && exists && !bytes.Equal(cur, raw) {
+		if f.Fixed && exists && !sameJSON(cur, raw) {
 			return samenplan.Errorf(samenplan.EINVALID, "%s.%s cannot change once set", collection, field)
 		}
 		if c.ServerCreated {
@@ -471,4 +471,13 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// sameJSON reports whether two JSON texts are the same but for whitespace.
+func sameJSON(a, b []byte) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }

@@ -198,6 +198,10 @@ func (r *Replica) ackBatch(ctx context.Context, b *batch, resp protocol.PushResp
 	at := r.now().UTC()
 	err = r.tx(ctx, func(tx *sql.Tx) error {
 		rej, quar = nil, nil
+		// The batch leaves the outbox first: revert looks for later writes.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE batch_id = ?`, b.id); err != nil {
+			return err
+		}
 		refetch, err := getMetaList(ctx, tx, metaRefetch)
 		if err != nil {
 			return err
@@ -228,9 +232,6 @@ func (r *Replica) ackBatch(ctx context.Context, b *batch, resp protocol.PushResp
 			}
 		}
 		if err := setMetaList(ctx, tx, metaRefetch, refetch); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE batch_id = ?`, b.id); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM batches WHERE batch_id = ?`, b.id); err != nil {
@@ -264,16 +265,25 @@ func revert(ctx context.Context, tx *sql.Tx, c protocol.Change) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var s string
 		if err := rows.Scan(&s); err != nil {
+			rows.Close()
 			return nil, err
 		}
 		out = append(out, s)
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// A row written only here and refused entirely leaves no scope behind.
+	_, err = tx.ExecContext(ctx, `DELETE FROM row_scopes WHERE collection = ? AND id = ?
+		AND NOT EXISTS (SELECT 1 FROM fields WHERE collection = ? AND id = ?)
+		AND NOT EXISTS (SELECT 1 FROM outbox WHERE collection = ? AND id = ?)`,
+		c.Collection, c.ID, c.Collection, c.ID, c.Collection, c.ID)
+	return out, err
 }
 
 // observe advances clock past a stamp in wire form; "" is no stamp.

@@ -321,7 +321,7 @@ func setMetaList(ctx context.Context, q querier, key string, list []string) erro
 // saveClock persists the clock's last reading within tx, so that a restart
 // resumes past every stamp that tx made or observed.
 func saveClock(ctx context.Context, q querier, c *crdt.Clock) error {
-	if c == nil {
+	if c == nil || c.Last().IsZero() {
 		return nil
 	}
 	return setMeta(ctx, q, metaClock, c.Last().String())

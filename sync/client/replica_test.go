@@ -480,6 +480,9 @@ func TestPush_RejectedWriteIsKeptAndLocalValueReturnsToServers(t *testing.T) {
 	if _, err := r.Get(ctx, "families", other); code(err) != samenplan.ENOTFOUND {
 		t.Errorf("a rejected new row is still shown: %v", err)
 	}
+	if sums, _ := r.Checksums(ctx); sums[schema.FamilyScope(other)] != "" {
+		t.Errorf("a rejected new row left its scope behind: %v", sums)
+	}
 	st, _ := r.Status(ctx)
 	if len(st.Rejected) != 2 || string(st.Rejected[0].Change.Value) != `"fr"` || st.Rejected[1].Code != samenplan.EOUTOFSCOPE {
 		t.Errorf("rejected kept for the UI = %+v", st.Rejected)
