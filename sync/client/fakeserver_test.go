@@ -57,6 +57,7 @@ type fakeServer struct {
 	refreshes int
 	reject    map[string]bool        // fields the server rejects (to test reverts)
 	qrows     map[[2]string][]string // scopes of rows known only from quarantined writes
+	badCursor bool                   // every non-empty cursor is invalid (restored from a backup)
 	tokenN    int
 }
 
@@ -383,6 +384,13 @@ func (f *fakeServer) pull(w http.ResponseWriter, r *http.Request) {
 	d := f.auth(w, r)
 	if d == nil {
 		return
+	}
+	if req.Cursor != "" && f.badCursor {
+		writeErr(w, 400, samenplan.EINVALID, "invalid cursor; pull again without one")
+		return
+	}
+	if req.Cursor == "" {
+		d.queue = nil
 	}
 	if req.HeldHash != "" {
 		d.proofs = append(d.proofs, req.HeldHash)

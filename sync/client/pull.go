@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/samenplan/samenplan"
 	"github.com/samenplan/samenplan/sync/crdt"
 	"github.com/samenplan/samenplan/sync/protocol"
 	"github.com/samenplan/samenplan/sync/schema"
@@ -76,31 +77,47 @@ func (r *Replica) pull(ctx context.Context) (PullResult, error) {
 	return res, err
 }
 
-// pullRound pulls until more is false, sending refetch with the first
-// request, and returns the scopes whose checksum differs.
+// pullRound pulls until more is false and returns the scopes whose checksum
+// differs. Its first request carries refetch and, when an eviction is still
+// to be proven, held_hash. A cursor the server calls invalid (its database
+// was restored from a backup) is dropped and the round starts over from
+// nothing; scopes the server then no longer names are evicted locally.
 func (r *Replica) pullRound(ctx context.Context, refetch []string, res *PullResult) ([]string, error) {
 	cursor, err := getMeta(ctx, r.db.Reader, metaCursor)
 	if err != nil {
 		return nil, err
 	}
+	reset := false
 	for page := 0; page < maxPages; page++ {
 		dev := r.DeviceID()
 		if dev == "" {
 			return nil, errNotLoggedIn
 		}
-		prove, err := getMeta(ctx, r.db.Reader, metaProve)
+		req := protocol.PullRequest{DeviceID: dev, SchemaVersion: schema.Version, Cursor: cursor, Limit: r.opts.PageSize}
+		if page == 0 {
+			req.Refetch = refetch
+			due, err := getMeta(ctx, r.db.Reader, metaProve)
+			if err != nil {
+				return nil, err
+			}
+			if due != "" {
+				held, err := heldScopes(ctx, r.db.Reader)
+				if err != nil {
+					return nil, err
+				}
+				req.HeldHash = crdt.ScopesHash(held)
+			}
+		}
+		var resp protocol.PullResponse
+		err := r.call(ctx, "/v1/sync/pull", req, &resp)
+		if page == 0 && !reset && cursor != "" && code(err) == samenplan.EINVALID {
+			reset, cursor, page = true, "", -1
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		req := protocol.PullRequest{DeviceID: dev, SchemaVersion: schema.Version, Cursor: cursor, Limit: r.opts.PageSize, HeldHash: prove}
-		if page == 0 {
-			req.Refetch = refetch
-		}
-		var resp protocol.PullResponse
-		if err := r.call(ctx, "/v1/sync/pull", req, &resp); err != nil {
-			return nil, err
-		}
-		mism, err := r.applyPage(ctx, req, &resp, res)
+		mism, err := r.applyPage(ctx, req, &resp, reset, res)
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +136,7 @@ func (r *Replica) pullRound(ctx context.Context, refetch []string, res *PullResu
 // applyPage applies one pull answer in one transaction: evictions first,
 // then the changes (LWW against the local value), the new cursor and clock,
 // and, on the last page, the checksum comparison.
-func (r *Replica) applyPage(ctx context.Context, req protocol.PullRequest, resp *protocol.PullResponse, res *PullResult) (mism []string, err error) {
+func (r *Replica) applyPage(ctx context.Context, req protocol.PullRequest, resp *protocol.PullResponse, reset bool, res *PullResult) (mism []string, err error) {
 	clock := r.currentClock()
 	var applied int
 	err = r.tx(ctx, func(tx *sql.Tx) error {
@@ -131,7 +148,7 @@ func (r *Replica) applyPage(ctx context.Context, req protocol.PullRequest, resp 
 			}
 		}
 		if req.HeldHash != "" {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE key = ? AND value = ?`, metaProve, req.HeldHash); err != nil {
+			if err := setMeta(ctx, tx, metaProve, ""); err != nil {
 				return err
 			}
 		}
@@ -139,11 +156,8 @@ func (r *Replica) applyPage(ctx context.Context, req protocol.PullRequest, resp 
 			if err := evict(ctx, tx, resp.Evict); err != nil {
 				return err
 			}
-			held, err := heldScopes(ctx, tx)
-			if err != nil {
-				return err
-			}
-			if err := setMeta(ctx, tx, metaProve, crdt.ScopesHash(held)); err != nil {
+			// Proven on the next pull, with the scopes held by then.
+			if err := setMeta(ctx, tx, metaProve, "due"); err != nil {
 				return err
 			}
 		}
@@ -159,6 +173,9 @@ func (r *Replica) applyPage(ctx context.Context, req protocol.PullRequest, resp 
 			return err
 		}
 		if !resp.More {
+			if err := holdChecksummed(ctx, tx, resp.Checksums, reset); err != nil {
+				return err
+			}
 			if mism, err = compareChecksums(ctx, tx, resp.Checksums); err != nil {
 				return err
 			}
@@ -290,6 +307,36 @@ func applyChanges(ctx context.Context, tx *sql.Tx, clock *crdt.Clock, changes []
 		}
 	}
 	return applied, nil
+}
+
+// holdChecksummed records as held every scope the last page has a checksum
+// for: the server checksums exactly the scopes it counts the device as
+// holding, empty ones included, and the eviction proof must hash that set.
+// After a cursor reset the server has forgotten what the device held, so a
+// held scope it no longer names is evicted here.
+func holdChecksummed(ctx context.Context, tx *sql.Tx, sums map[string]string, reset bool) error {
+	if sums == nil {
+		return nil
+	}
+	for s := range sums {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO held_scopes (scope) VALUES (?)`, s); err != nil {
+			return err
+		}
+	}
+	if !reset {
+		return nil
+	}
+	held, err := heldScopes(ctx, tx)
+	if err != nil {
+		return err
+	}
+	var gone []string
+	for _, s := range held {
+		if _, ok := sums[s]; !ok {
+			gone = append(gone, s)
+		}
+	}
+	return evict(ctx, tx, gone)
 }
 
 // compareChecksums returns, sorted, the scopes whose local checksum differs

@@ -369,13 +369,14 @@ func TestPull_EvictionDeletesRowsKeepsIntakeCopyAndProves(t *testing.T) {
 	f.write("referrals", rid, "question", "Ondersteuning thuis")
 	f.grant(dev, schema.FamilyScope(fid))
 	f.grant(dev, schema.IntakeScope("kempen"))
+	f.grant(dev, schema.IntakeScope("maasland")) // held, but empty: still part of the proof
 	res, err := r.Pull(ctx)
 	must(t, err)
 	if res.Pages < 2 {
 		t.Errorf("pages = %d, want several with page size 2", res.Pages)
 	}
 	scopes, _ := r.Scopes(ctx)
-	if want := []string{"family:" + fid, "intake:kempen"}; !reflect.DeepEqual(scopes, want) {
+	if want := []string{"family:" + fid, "intake:kempen", "intake:maasland"}; !reflect.DeepEqual(scopes, want) {
 		t.Fatalf("scopes = %v, want %v", scopes, want)
 	}
 	assertConverged(t, f, r)
@@ -404,7 +405,7 @@ func TestPull_EvictionDeletesRowsKeepsIntakeCopyAndProves(t *testing.T) {
 		}
 	}
 	scopes, _ = r.Scopes(ctx)
-	if want := []string{"intake:kempen"}; !reflect.DeepEqual(scopes, want) {
+	if want := []string{"intake:kempen", "intake:maasland"}; !reflect.DeepEqual(scopes, want) {
 		t.Fatalf("scopes = %v, want %v", scopes, want)
 	}
 
@@ -412,7 +413,7 @@ func TestPull_EvictionDeletesRowsKeepsIntakeCopyAndProves(t *testing.T) {
 	must(t, err)
 	_, err = r.Pull(ctx)
 	must(t, err)
-	if got, want := f.device(dev).proofs, []string{crdt.ScopesHash([]string{"intake:kempen"})}; !reflect.DeepEqual(got, want) {
+	if got, want := f.device(dev).proofs, []string{crdt.ScopesHash([]string{"intake:maasland", "intake:kempen"})}; !reflect.DeepEqual(got, want) {
 		t.Errorf("held_hash sent = %v, want once %v", got, want)
 	}
 
@@ -698,3 +699,38 @@ func normalize(m map[crdt.Key]protocol.Change) map[crdt.Key]string {
 }
 
 func ioNopCloser(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
+
+func TestPull_InvalidCursorStartsOverAndDropsScopesNoLongerHeld(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeServer(t)
+	r, _ := newReplica(t, f, Options{})
+	dev := r.DeviceID()
+	keep, gone := r.NewID(), r.NewID()
+	for _, fid := range []string{keep, gone} {
+		f.write("families", fid, "region", "kempen")
+		f.grant(dev, schema.FamilyScope(fid))
+	}
+	_, err := r.Pull(ctx)
+	must(t, err)
+
+	// The server comes back from a backup taken before "gone" was granted.
+	f.mu.Lock()
+	f.badCursor = true
+	delete(f.devices[dev].grants, schema.FamilyScope(gone))
+	f.mu.Unlock()
+	_, err = r.Pull(ctx)
+	must(t, err)
+	f.mu.Lock()
+	f.badCursor = false
+	f.mu.Unlock()
+	if _, err := r.Get(ctx, "families", gone); code(err) != samenplan.ENOTFOUND {
+		t.Errorf("family of a scope the server no longer names: err = %v, want not_found", err)
+	}
+	scopes, _ := r.Scopes(ctx)
+	if want := []string{schema.FamilyScope(keep)}; !reflect.DeepEqual(scopes, want) {
+		t.Errorf("scopes = %v, want %v", scopes, want)
+	}
+	_, err = r.Pull(ctx)
+	must(t, err)
+	assertConverged(t, f, r)
+}
