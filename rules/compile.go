@@ -49,10 +49,11 @@ type fileCompiler struct {
 	*src
 	lines  []string
 	params map[string]*param
+	region RegionEnv
 }
 
-func newFileCompiler(s *src, content []byte, params []*param) *fileCompiler {
-	fc := &fileCompiler{src: s, lines: strings.Split(string(content), "\n"), params: map[string]*param{}}
+func newFileCompiler(s *src, content []byte, params []*param, region RegionEnv) *fileCompiler {
+	fc := &fileCompiler{src: s, lines: strings.Split(string(content), "\n"), params: map[string]*param{}, region: region}
 	for _, p := range params {
 		if _, dup := fc.params[p.name]; dup {
 			fc.errf(p.key, CodeDuplicateID, p.name, "param %q is defined twice", p.name)
@@ -106,8 +107,9 @@ func (fc *fileCompiler) exprDiag(r *ruleDef, loc file.Location, sev Severity, co
 		Severity: sev, Code: code, Message: fmt.Sprintf(format, args...)})
 }
 
-// compile type-checks r's expression against env (a pointer to a zero env
-// struct) and returns its program, or nil after reporting why not.
+// compile type-checks r's expression against env (a zero env struct; the
+// programs run on a pointer to one) and returns its program, or nil after
+// reporting why not.
 func (fc *fileCompiler) compile(r *ruleDef, env any, want resultKind, lintConstant bool) (prog *vm.Program) {
 	defer func() {
 		// expr must never take the loader down; a panic is a bug in expr
@@ -256,6 +258,10 @@ func (v *paramVisitor) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.MemberNode:
 		id, isIdent := n.Node.(*ast.IdentifierNode)
+		if isIdent && id.Value == "region" {
+			v.regionConstant(node, n)
+			return
+		}
 		if !isIdent || id.Value != "params" {
 			return
 		}
@@ -298,6 +304,29 @@ func (v *paramVisitor) Visit(node *ast.Node) {
 		v.fc.bareNumber(v.r, n.Location(), float64(n.Value))
 	case *ast.FloatNode:
 		v.fc.bareNumber(v.r, n.Location(), n.Value)
+	}
+}
+
+// regionConstant replaces region.name and region.municipalities by their
+// values: they are fixed per version, and a constant list lets expr turn
+// `x in region.municipalities` into a map lookup.
+func (v *paramVisitor) regionConstant(node *ast.Node, n *ast.MemberNode) {
+	prop, isStr := n.Property.(*ast.StringNode)
+	if !isStr {
+		return
+	}
+	switch prop.Value {
+	case "name":
+		ast.Patch(node, &ast.StringNode{Value: v.fc.region.Name})
+	case "municipalities":
+		if len(v.fc.region.Municipalities) == 0 {
+			return
+		}
+		arr := &ast.ArrayNode{}
+		for _, m := range v.fc.region.Municipalities {
+			arr.Nodes = append(arr.Nodes, &ast.StringNode{Value: m})
+		}
+		ast.Patch(node, arr)
 	}
 }
 

@@ -233,28 +233,28 @@ func CompileRegion(name, folder string, files map[string][]byte) (r *Region, dia
 		if fd == nil {
 			continue
 		}
-		fc := newFileCompiler(s, files[rs], fd.params)
+		fc := newFileCompiler(s, files[rs], fd.params, renv)
 		stamp := Stamp{Region: name, Ruleset: rs, Version: fileHash(files[rs]), RegionVersion: r.Version}
 		switch rs {
 		case RulesetIntake:
 			ir := &IntakeRules{stamp: stamp, region: renv}
-			ir.require = fc.compileAll(fd.require, &IntakeEnv{}, wantBool, true)
-			ir.exclude = fc.compileAll(fd.exclude, &IntakeEnv{}, wantBool, true)
-			ir.parts = fc.compileAll(fd.parts, &IntakeEnv{}, wantNumber, false)
+			ir.require = fc.compileAll(fd.require, IntakeEnv{}, wantBool, true)
+			ir.exclude = fc.compileAll(fd.exclude, IntakeEnv{}, wantBool, true)
+			ir.parts = fc.compileAll(fd.parts, IntakeEnv{}, wantNumber, false)
 			r.Intake = ir
 		case RulesetCapacity:
 			cr := &CapacityRules{stamp: stamp, region: renv}
 			if fd.limit != nil {
-				if p := fc.compile(fd.limit, &CapacityEnv{}, wantNumber, false); p != nil {
+				if p := fc.compile(fd.limit, CapacityEnv{}, wantNumber, false); p != nil {
 					cr.limit = compiled{def: fd.limit, prog: p}
 				}
 			}
-			cr.checks = fc.compileAll(fd.checks, &CapacityEnv{}, wantBool, true)
+			cr.checks = fc.compileAll(fd.checks, CapacityEnv{}, wantBool, true)
 			r.Capacity = cr
 		case RulesetSignals:
 			sr := &SignalRules{stamp: stamp, region: renv}
 			for _, def := range fd.signals {
-				if p := fc.compile(def, &SignalsEnv{}, wantBool, true); p != nil {
+				if p := fc.compile(def, SignalsEnv{}, wantBool, true); p != nil {
 					sr.signals = append(sr.signals, compiled{def: def, prog: p})
 				}
 			}

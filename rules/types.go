@@ -215,6 +215,10 @@ type IntakeEnv struct {
 	Referral ReferralEnv `expr:"referral"`
 	Family   FamilyEnv   `expr:"family"`
 	Year     YearEnv     `expr:"year"`
+
+	// people backs Family.Members and Family.Children; the slices hold
+	// pointers so that iterating them in expr does not box each member.
+	people []MemberEnv
 }
 
 // ReferralEnv is `referral` in intake.yaml.
@@ -235,9 +239,9 @@ type ReferralEnv struct {
 
 // FamilyEnv is `family` in intake.yaml.
 type FamilyEnv struct {
-	Members   []MemberEnv `expr:"members" doc:"alle gezinsleden (zonder ongeborenen) / all members (unborn excluded)"`
-	Children  []MemberEnv `expr:"children" doc:"gezinsleden jonger dan 18 / members younger than 18"`
-	Pregnancy bool        `expr:"pregnancy" doc:"zwangerschap / pregnancy"`
+	Members   []*MemberEnv `expr:"members" doc:"alle gezinsleden (zonder ongeborenen) / all members (unborn excluded)"`
+	Children  []*MemberEnv `expr:"children" doc:"gezinsleden jonger dan 18 / members younger than 18"`
+	Pregnancy bool         `expr:"pregnancy" doc:"zwangerschap / pregnancy"`
 }
 
 // MemberEnv is one element of family.members and family.children.
@@ -326,6 +330,10 @@ func (e *IntakeEnv) fill(in *IntakeInput, region *RegionEnv) {
 	members := e.Family.Members[:0]
 	children := e.Family.Children[:0]
 	pregnancy := in.Family.Pregnancy
+	if cap(e.people) < len(in.Family.Members) {
+		e.people = make([]MemberEnv, len(in.Family.Members))
+	}
+	people := e.people[:0]
 	for i := range in.Family.Members {
 		m := &in.Family.Members[i]
 		if m.Role == "unborn" {
@@ -336,7 +344,8 @@ func (e *IntakeEnv) fill(in *IntakeInput, region *RegionEnv) {
 		if !m.BirthDate.IsZero() && !today.IsZero() {
 			age = ageOn(m.BirthDate, today)
 		}
-		me := MemberEnv{Role: m.Role, AgeYears: age, Willing: m.Willing}
+		people = append(people, MemberEnv{Role: m.Role, AgeYears: age, Willing: m.Willing})
+		me := &people[len(people)-1]
 		members = append(members, me)
 		if age < 18 {
 			children = append(children, me)
