@@ -101,6 +101,11 @@ func TestLint_ReportsEachFindingWithPositionAndSeverity(t *testing.T) {
 			code: CodeSchema, severity: SeverityError, line: 5, msg: `unknown key "severity"`,
 		},
 		{
+			name: "a Go field outside the vocabulary is unknown",
+			file: intakeWith("", "    - {id: a, label: A, when: len(people) > 0}\n"),
+			code: CodeUnknownName, severity: SeverityError, ruleID: "a", line: 5, col: 35, msg: "unknown name people",
+		},
+		{
 			name: "limit may not use itself",
 			file: "ruleset: capacity\nlimit: limit + 1\nchecks: []\n",
 			code: CodeUnknownName, severity: SeverityError, ruleID: "limit", msg: "its own result",

@@ -224,8 +224,10 @@ func (r *Registry) reload(ctx context.Context, name, source string) {
 	r.settle(ctx, st, reg, diags, hash, passed, failed, source, "", now)
 }
 
-// settle records the outcome of an attempt; with reg non-nil it records the
-// version and activates it. It reports whether reg was activated.
+// settle records the outcome of an attempt in st; with reg non-nil it
+// records the version and activates it. It returns a *ValidationError when
+// reg is nil, and an error when the version could not be recorded (then
+// nothing is activated).
 func (r *Registry) settle(ctx context.Context, st *RegionStatus, reg *Region, diags []Diagnostic, hash string,
 	passed, failed int, source, user string, now time.Time) error {
 	errs, warns := Split(diags)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,20 @@ func edit(t *testing.T, path, old, new string) {
 	}
 }
 
+// lineOf returns the 1-based line of the first occurrence of substr in path.
+func lineOf(t *testing.T, path, substr string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(b), substr)
+	if i < 0 {
+		t.Fatalf("%s has no %q", path, substr)
+	}
+	return strings.Count(string(b[:i]), "\n") + 1
+}
+
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
@@ -71,7 +86,8 @@ func TestCheck_ErrorExitsOneWithFileLineColIDMessage(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit: got %d, want 1", code)
 	}
-	want := filepath.Join(dir, "maasland", "intake.yaml") + ":22:22: consent: unknown name referral.consentt"
+	want := fmt.Sprintf("%s:%d:22: consent: unknown name referral.consentt", filepath.Join(dir, "maasland", "intake.yaml"),
+		lineOf(t, filepath.Join(dir, "maasland", "intake.yaml"), "when: referral.consentt"))
 	if !strings.HasPrefix(out, want) {
 		t.Errorf("got %q, want prefix %q", out, want)
 	}
@@ -82,7 +98,7 @@ func TestTest_ShippedRulesPassAndCloseWithTheCount(t *testing.T) {
 	if code != 0 {
 		t.Errorf("exit: got %d, want 0\n%s", code, out)
 	}
-	if got, want := lastLine(out), "60 passed, 0 failed"; got != want {
+	if got, want := lastLine(out), "61 passed, 0 failed"; got != want {
 		t.Errorf("last line: got %q, want %q", got, want)
 	}
 	_, out, _ = run(t, "", "test", "--dir", regions, "--region", "maasland")
@@ -98,10 +114,12 @@ func TestTest_FailingTestExitsOneAndIsCounted(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit: got %d, want 1", code)
 	}
-	if got, want := lastLine(out), "37 passed, 1 failed"; got != want {
+	if got, want := lastLine(out), "38 passed, 1 failed"; got != want {
 		t.Errorf("last line: got %q, want %q\n%s", got, want, out)
 	}
-	if !strings.Contains(out, `capacity.yaml:49:5: capacity: test "Grens: 139 niet-gemandateerde starts, nog één plaats": ok: got false, want true`) {
+	want := fmt.Sprintf(`capacity.yaml:%d:5: capacity: test "Grens: 139 niet-gemandateerde starts, nog één plaats": ok: got false, want true`,
+		lineOf(t, filepath.Join(dir, "kempen", "capacity.yaml"), `- name: "Grens: 139`))
+	if !strings.Contains(out, want) {
 		t.Errorf("no positioned failure in:\n%s", out)
 	}
 }
