@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -335,7 +336,7 @@ func (fc *fileCompiler) paramNames() []string {
 	for name := range fc.params {
 		names = append(names, name)
 	}
-	sortStrings(names)
+	sort.Strings(names)
 	if len(names) == 0 {
 		return []string{"none"}
 	}
@@ -374,12 +375,8 @@ func (fc *fileCompiler) lintTree(r *ruleDef, root *ast.Node, lintConstant bool) 
 		fc.exprDiag(r, loc, SeverityWarning, CodeFloatEquality, "== or != between numbers with decimals is unreliable; compare with < or >, or round first")
 	}
 	if lintConstant && !l.dynamic {
-		fc.errfWarn(r, "condition does not depend on the input: it is always %s", constantValue(*root))
+		fc.warnf(r.expr, CodeConstant, r.id, "condition does not depend on the input: it is always %s", constantValue(*root))
 	}
-}
-
-func (fc *fileCompiler) errfWarn(r *ruleDef, format string, args ...any) {
-	fc.warnf(r.expr, CodeConstant, r.id, format, args...)
 }
 
 func constantValue(n ast.Node) string {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoad_BadInputGivesPreciseErrors(t *testing.T) {
@@ -237,7 +238,7 @@ func TestRegionConfig_PermanenceFollowsTheSchedule(t *testing.T) {
 		{"2026-03-04T13:30:00Z", true},  // Wednesday afternoon
 	}
 	for _, tt := range tests {
-		at, _ := ParseTime(tt.at)
+		at, _ := time.Parse(time.RFC3339, tt.at)
 		if got := reg.Config.PermanenceAt(at); got != tt.want {
 			t.Errorf("%s: got %v, want %v", tt.at, got, tt.want)
 		}
