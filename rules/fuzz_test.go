@@ -65,6 +65,7 @@ func FuzzExpr(f *testing.F) {
 		"family.members[9].age_years > 3",
 		"1 / 0 > 1",
 		"repeat(\"x\", 1000000) != \"\"",
+		"region.municipalities[0] == region.name || \"Aa\" in region.municipalities",
 	} {
 		f.Add(seed)
 	}
