@@ -73,15 +73,17 @@ func (r *Region) DB() *DB { return r.db }
 // stmt returns the writer statement for query, prepared once per region and
 // bound to tx. The caller holds r.mu.
 func (r *Region) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
-	s, ok := r.stmts[query]
-	if !ok {
-		var err error
-		if s, err = r.db.Writer.PrepareContext(ctx, query); err != nil {
-			return nil, fmt.Errorf("prepare: %w", err)
-		}
-		r.stmts[query] = s
+	// The writer pool has one connection and tx holds it: preparing on the
+	// pool here would wait for tx forever. A statement that is not cached yet
+	// is prepared on tx itself (and lives as long as tx).
+	if s, ok := r.stmts[query]; ok {
+		return tx.StmtContext(ctx, s), nil
 	}
-	return tx.StmtContext(ctx, s), nil
+	s, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	return s, nil
 }
 
 // maxSeq returns the highest change_log seq ever handed out.

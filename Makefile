@@ -1,0 +1,61 @@
+# Samenplan — the two commands are `make run` and `make test`.
+GO      ?= go
+BIN     := bin/samenplan
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+ADDR    ?= :8080
+DATA    ?= ./data
+
+.PHONY: all build run test deps vet fmt-check lint bench soak fuzz clean
+
+all: build
+
+## build: the samenplan binary (clients embedded)
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/samenplan
+
+## run: build and start the server with the demo data on ./data
+run: build
+	./$(BIN) serve --demo --data $(DATA) --rules ./rules/regions --addr $(ADDR)
+
+## deps: everything the tests need (Go modules now; npm and Chromium once clients exist)
+deps:
+	$(GO) mod download
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+## test: vet, gofmt, every test with the race detector, a short fuzz run
+test: deps fmt-check vet
+	$(GO) test -race -count=1 -timeout 12m ./...
+	$(MAKE) fuzz FUZZTIME=5s
+
+## fuzz: each fuzz target for FUZZTIME (5s in make test, longer in make soak)
+FUZZTIME ?= 5s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$t"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
+
+## bench: the benchmark table (docs/benchmarks.md)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+## soak: the long versions (fuzzing, crash loops)
+soak:
+	$(MAKE) fuzz FUZZTIME=2m
+	SAMENPLAN_SOAK=1 $(GO) test -race -count=1 -timeout 60m ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/samenplan/samenplan/server"
+	"github.com/samenplan/samenplan/server/audit"
+	"github.com/samenplan/samenplan/server/auth"
+	"github.com/samenplan/samenplan/sync/crdt"
+	"github.com/samenplan/samenplan/sync/store"
+)
+
+// ServeConfig is what `samenplan serve` is started with.
+type ServeConfig struct {
+	Addr      string
+	Data      string
+	Rules     string
+	Demo      bool
+	BodyLimit int64
+	// Argon2 overrides the password hashing cost (tests use cheap ones).
+	Argon2 auth.Argon2Params
+}
+
+// ParseServe reads serve's flags, with the environment as defaults.
+func ParseServe(args []string) (ServeConfig, error) {
+	demo, _ := strconv.ParseBool(envOr("SAMENPLAN_DEMO", "false"))
+	limit, _ := strconv.ParseInt(envOr("SAMENPLAN_BODY_LIMIT", strconv.Itoa(server.DefaultBodyLimit)), 10, 64)
+	cfg := ServeConfig{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.Addr, "addr", envOr("SAMENPLAN_ADDR", ":8080"), "listen address")
+	fs.StringVar(&cfg.Data, "data", envOr("SAMENPLAN_DATA", "data"), "data directory (SQLite files)")
+	fs.StringVar(&cfg.Rules, "rules", envOr("SAMENPLAN_RULES", "rules/regions"), "rules directory, one folder per region")
+	fs.BoolVar(&cfg.Demo, "demo", demo, "create demo accounts and cases in an empty data directory")
+	fs.Int64Var(&cfg.BodyLimit, "body-limit", limit, "largest request body in bytes")
+	if err := fs.Parse(args); err != nil {
+		return cfg, fmt.Errorf("%w: serve: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("%w: serve: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return cfg, nil
+}
+
+// App is the wired program: stores, auth, audit and the HTTP server.
+type App struct {
+	Config ServeConfig
+	Logger *slog.Logger
+	Clock  *crdt.Clock
+	Stores *store.Stores
+	Audit  *audit.Logger
+	Auth   *auth.Service
+	Server *server.Server
+}
+
+// OpenApp opens every database and builds the server; it does not listen.
+func OpenApp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) (*App, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	regions, err := regionNames(cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Logger: logger, Clock: crdt.NewClock("server", nil)}
+	a.Stores, err = store.Open(ctx, cfg.Data, regions, store.Options{Clock: a.Clock})
+	if err != nil {
+		return nil, fmt.Errorf("open stores: %w", err)
+	}
+	a.Audit, err = audit.Open(ctx, a.Stores.Main, audit.Config{})
+	if err != nil {
+		a.Close(ctx)
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	a.Auth, err = auth.Open(ctx, a.Stores.Main, auth.Config{Audit: a.Audit, Logger: logger, Argon2: cfg.Argon2})
+	if err != nil {
+		a.Close(ctx)
+		return nil, fmt.Errorf("open auth: %w", err)
+	}
+	a.Server = server.New(server.Config{
+		Addr: cfg.Addr, BodyLimit: cfg.BodyLimit, Logger: logger,
+		Stores: a.Stores, Auth: a.Auth, Audit: a.Audit, Clock: a.Clock, Version: version,
+	})
+	return a, nil
+}
+
+// Close shuts the server down gracefully, then closes the databases.
+func (a *App) Close(ctx context.Context) error {
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if a.Server != nil {
+		keep(a.Server.Close(ctx))
+	}
+	if a.Auth != nil {
+		keep(a.Auth.Close())
+	}
+	if a.Audit != nil {
+		keep(a.Audit.Close())
+	}
+	if a.Stores != nil {
+		keep(a.Stores.Close())
+	}
+	return first
+}
+
+// regionNames lists the region folders (those holding a region.yaml).
+func regionNames(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read rules directory: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), "region.yaml")); err == nil {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("rules directory %s holds no region folder with a region.yaml", dir)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := ParseServe(args)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	app, err := OpenApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	var logins []DemoLogin
+	if cfg.Demo {
+		if logins, err = SeedDemo(ctx, app); err != nil {
+			app.Close(context.Background())
+			return fmt.Errorf("demo data: %w", err)
+		}
+	}
+	if err := app.Server.Open(); err != nil {
+		app.Close(context.Background())
+		return err
+	}
+	fmt.Fprintf(stdout, "Samenplan %s luistert op / listens on %s (data: %s, regio's / regions: %v)\n",
+		version, app.Server.URL(), cfg.Data, app.Stores.Regions())
+	printLogins(stdout, app.Server.URL(), logins)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "Samenplan stopt / shutting down…")
+	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return app.Close(shutdown)
+}
