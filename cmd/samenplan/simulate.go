@@ -17,6 +17,7 @@ import (
 	"github.com/samenplan/samenplan/sync/client"
 	"github.com/samenplan/samenplan/sync/crdt"
 	"github.com/samenplan/samenplan/sync/protocol"
+	"github.com/samenplan/samenplan/sync/store"
 )
 
 // SimConfig drives `samenplan simulate`.
@@ -247,7 +248,7 @@ func Simulate(ctx context.Context, cfg SimConfig) (SimReport, error) {
 		}
 	}
 	for _, d := range devices {
-		if !sameAsServer(ctx, d, server) {
+		if !sameAsServer(ctx, d, region, server) {
 			rep.Diverged++
 		}
 	}
@@ -270,9 +271,10 @@ func pickRows(ctx context.Context, d *client.Replica, rnd *rand.Rand) ([]client.
 	return rows, coll, err
 }
 
-// sameAsServer reports whether every field the device holds has the server's
-// winning value, and the device holds every field of its scopes (by checksum).
-func sameAsServer(ctx context.Context, d *client.Replica, server map[crdt.Key]protocol.Change) bool {
+// sameAsServer reports whether every field the device holds has the
+// server's winning value, nothing is pending, and the device's checksum of
+// every scope it holds equals the server's (so it also holds every field).
+func sameAsServer(ctx context.Context, d *client.Replica, region *store.Region, server map[crdt.Key]protocol.Change) bool {
 	st, err := d.State(ctx)
 	if err != nil {
 		return false
@@ -283,15 +285,23 @@ func sameAsServer(ctx context.Context, d *client.Replica, server map[crdt.Key]pr
 			return false
 		}
 	}
+	if pending, err := d.Pending(ctx); err != nil || len(pending) > 0 {
+		return false
+	}
 	sums, err := d.Checksums(ctx)
 	if err != nil {
 		return false
 	}
-	pending, err := d.Pending(ctx)
-	if err != nil || len(pending) > 0 {
+	scopes, err := d.Scopes(ctx)
+	if err != nil || len(scopes) == 0 {
 		return false
 	}
-	_ = sums // compared against the server's per-scope sums by the pull itself
+	for _, scope := range scopes {
+		want, err := region.Checksum(ctx, scope)
+		if err != nil || sums[scope] != want {
+			return false
+		}
+	}
 	return true
 }
 
