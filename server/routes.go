@@ -29,6 +29,9 @@ func (s *Server) routes() {
 	api := v1.Group("", s.cfg.Auth.Middleware())
 	api.POST("/sync/push", s.handlePush, auth.RequireCaseReader())
 	api.POST("/sync/pull", s.handlePull, auth.RequireCaseReader())
+	if s.cfg.Rules != nil {
+		s.rulesRoutes(api)
+	}
 
 	if s.cfg.Static != nil {
 		s.cfg.Static(e)

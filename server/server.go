@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/samenplan/samenplan/rules"
 	"github.com/samenplan/samenplan/server/audit"
 	"github.com/samenplan/samenplan/server/auth"
 	"github.com/samenplan/samenplan/sync/crdt"
@@ -34,7 +35,9 @@ type Config struct {
 	Auth      *auth.Service
 	Audit     *audit.Logger
 	Clock     *crdt.Clock // the server's HLC, shared with the store
-	Version   string
+	// Rules, when set, serves the rules endpoints of every region.
+	Rules   *rules.Registry
+	Version string
 	// Static, when set, serves the embedded clients (web and mobile).
 	Static func(e *echo.Echo)
 }

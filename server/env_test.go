@@ -1,0 +1,201 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/samenplan/samenplan/server/audit"
+	"github.com/samenplan/samenplan/server/auth"
+	"github.com/samenplan/samenplan/sync/crdt"
+	"github.com/samenplan/samenplan/sync/store"
+)
+
+const testPassword = "correct-horse-battery"
+
+// testEnv is a real server on a temporary data directory and a loopback
+// port, with a few accounts and one family per coach.
+type testEnv struct {
+	t      *testing.T
+	srv    *Server
+	stores *store.Stores
+	auth   *auth.Service
+	audit  *audit.Logger
+	clock  *crdt.Clock
+	logs   *lockedBuffer
+	users  map[string]auth.User
+	// families maps a coach's username to the id of a family she coaches,
+	// and trajectories to its trajectory.
+	families     map[string]string
+	trajectories map[string]string
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	e := &testEnv{t: t, users: map[string]auth.User{}, families: map[string]string{}, trajectories: map[string]string{}, logs: &lockedBuffer{}}
+	logger := slog.New(slog.NewTextHandler(e.logs, nil))
+	e.clock = crdt.NewClock("server", nil)
+	var err error
+	e.stores, err = store.Open(ctx, t.TempDir(), []string{"kempen", "maasland"}, store.Options{Clock: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.audit, err = audit.Open(ctx, e.stores.Main, audit.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.auth, err = auth.Open(ctx, e.stores.Main, auth.Config{Audit: e.audit, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = New(Config{Addr: "127.0.0.1:0", Logger: logger, Stores: e.stores, Auth: e.auth, Audit: e.audit, Clock: e.clock, BodyLimit: 1 << 20})
+	if err := e.srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e.srv.Close(ctx)
+		e.auth.Close()
+		e.audit.Close()
+		e.stores.Close()
+	})
+	for _, u := range []auth.NewUser{
+		{Username: "coach.a", Role: auth.RoleCoach, Regions: []string{"kempen"}, FTE: 1},
+		{Username: "coach.b", Role: auth.RoleCoach, Regions: []string{"kempen"}, FTE: 1},
+		{Username: "coach.m", Role: auth.RoleCoach, Regions: []string{"maasland"}, FTE: 1},
+		{Username: "coordinator.k", Role: auth.RoleCoordinator, Regions: []string{"kempen"}},
+		{Username: "reviewer.k", Role: auth.RoleReviewer, Regions: []string{"kempen"}},
+		{Username: "admin", Role: auth.RoleAdmin},
+	} {
+		u.Password = testPassword
+		u.DisplayName = u.Username
+		created, err := e.auth.CreateUser(ctx, u, auth.System("test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.users[u.Username] = created
+	}
+	for _, coach := range []string{"coach.a", "coach.b", "coach.m"} {
+		region := e.users[coach].Regions[0]
+		fam, traj := newUUID(), newUUID()
+		e.serverWrite(region,
+			store.FieldWrite{Collection: "families", ID: fam, Field: "region", Value: jsonValue(region)},
+			store.FieldWrite{Collection: "families", ID: fam, Field: "label", Value: jsonValue("Gezin " + coach)},
+			store.FieldWrite{Collection: "trajectories", ID: traj, Field: "family_id", Value: jsonValue(fam)},
+			store.FieldWrite{Collection: "trajectories", ID: traj, Field: "region", Value: jsonValue(region)},
+			store.FieldWrite{Collection: "trajectories", ID: traj, Field: "lead_coach_id", Value: jsonValue(e.users[coach].ID)},
+			store.FieldWrite{Collection: "trajectories", ID: traj, Field: "status", Value: jsonValue("active")},
+		)
+		e.families[coach], e.trajectories[coach] = fam, traj
+	}
+	return e
+}
+
+func (e *testEnv) serverWrite(region string, writes ...store.FieldWrite) {
+	e.t.Helper()
+	r, _ := e.stores.Region(region)
+	if _, err := r.ServerWrite(context.Background(), store.Actor{Role: store.RoleServer}, writes); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *testEnv) url() string { return e.srv.URL() }
+
+func newUUID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func jsonValue(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// testClient is one logged-in device speaking raw HTTP.
+type testClient struct {
+	t       *testing.T
+	base    string
+	token   string
+	refresh string
+	device  string
+	clock   *crdt.Clock
+}
+
+func (e *testEnv) login(username string) *testClient {
+	e.t.Helper()
+	c := &testClient{t: e.t, base: e.url()}
+	var out struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		DeviceID     string `json:"device_id"`
+	}
+	if status := c.do("POST", "/v1/auth/login", map[string]string{"username": username, "password": testPassword, "device_name": "test"}, &out); status != http.StatusOK {
+		e.t.Fatalf("login %s: %d", username, status)
+	}
+	c.token, c.refresh, c.device = out.AccessToken, out.RefreshToken, out.DeviceID
+	c.clock = crdt.NewClock(c.device, nil)
+	return c
+}
+
+// do sends body (JSON-encoded unless it is []byte) and decodes the answer
+// into out when out is not nil. It returns the status.
+func (c *testClient) do(method, path string, body, out any) int {
+	c.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		rd = bytes.NewReader(jsonValue(b))
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf, _ := io.ReadAll(resp.Body)
+	if out != nil && len(buf) > 0 {
+		if err := json.Unmarshal(buf, out); err != nil {
+			c.t.Fatalf("%s %s: decode %q: %v", method, path, buf, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// lockedBuffer is a log sink shared by handlers on many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
