@@ -1,0 +1,95 @@
+package protocol
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/samenplan/samenplan"
+)
+
+func TestDecodePush(t *testing.T) {
+	tests := []struct {
+		name, body string
+		ok         bool
+	}{
+		{"minimal", `{"device_id":"d","batch_id":"b","schema_version":1,"changes":[]}`, true},
+		{"change", `{"device_id":"d","batch_id":"b","schema_version":1,"changes":[{"collection":"contacts","id":"x","field":"note","value":"hi","hlc":"1795450929838-0001-d"}]}`, true},
+		{"malformed", `{"device_id":`, false},
+		{"empty", ``, false},
+		{"unknown field", `{"device_id":"d","batch_id":"b","extra":1}`, false},
+		{"trailing data", `{"device_id":"d","batch_id":"b"} {}`, false},
+		{"no device", `{"batch_id":"b"}`, false},
+		{"no batch", `{"device_id":"d"}`, false},
+		{"long batch id", `{"device_id":"d","batch_id":"` + strings.Repeat("b", 65) + `"}`, false},
+		{"changes not a list", `{"device_id":"d","batch_id":"b","changes":{}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodePush(strings.NewReader(tt.body))
+			if (err == nil) != tt.ok {
+				t.Fatalf("DecodePush = %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil && samenplan.ErrorCode(err) != samenplan.EINVALID {
+				t.Fatalf("code %q, want invalid", samenplan.ErrorCode(err))
+			}
+		})
+	}
+}
+
+func TestDecodePush_RefusesOversizedBatch(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"device_id":"d","batch_id":"b","changes":[`)
+	for i := 0; i <= MaxBatch; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{}`)
+	}
+	b.WriteString(`]}`)
+	if _, err := DecodePush(strings.NewReader(b.String())); samenplan.ErrorCode(err) != samenplan.EINVALID {
+		t.Fatalf("DecodePush(%d changes) = %v, want invalid", MaxBatch+1, err)
+	}
+}
+
+func TestDecodePull_DefaultsAndLimits(t *testing.T) {
+	req, err := DecodePull(strings.NewReader(`{"device_id":"d","schema_version":1}`))
+	if err != nil || req.Limit != DefaultLimit {
+		t.Fatalf("DecodePull = %+v, %v; want limit %d", req, err, DefaultLimit)
+	}
+	for _, body := range []string{`{"device_id":"d","limit":-1}`, `{"device_id":"d","limit":5001}`, `{"limit":1}`, `[]`} {
+		if _, err := DecodePull(strings.NewReader(body)); samenplan.ErrorCode(err) != samenplan.EINVALID {
+			t.Errorf("DecodePull(%s) = %v, want invalid", body, err)
+		}
+	}
+}
+
+// The decoders face the network: whatever the bytes, they return a request
+// or an invalid error, never panic and never echo the body back.
+func FuzzDecodePush(f *testing.F) {
+	f.Add(`{"device_id":"d","batch_id":"b","schema_version":1,"changes":[{"collection":"contacts","id":"x","field":"note","value":"hi","hlc":"1795450929838-0001-d"}]}`)
+	f.Add(`{"device_id":`)
+	f.Add(`{"changes":[{"value":{"a":[1,2,{"b":null}]}}]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		_, err := DecodePush(strings.NewReader(body))
+		if err != nil && samenplan.ErrorCode(err) != samenplan.EINVALID {
+			t.Fatalf("code %q, want invalid", samenplan.ErrorCode(err))
+		}
+	})
+}
+
+func FuzzDecodePull(f *testing.F) {
+	f.Add(`{"device_id":"d","schema_version":1,"cursor":"","limit":10,"held_hash":"00","refetch":["family:x"]}`)
+	f.Add(`{"limit":1e99}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := DecodePull(strings.NewReader(body))
+		if err != nil {
+			if samenplan.ErrorCode(err) != samenplan.EINVALID {
+				t.Fatalf("code %q, want invalid", samenplan.ErrorCode(err))
+			}
+			return
+		}
+		if req.Limit < 1 || req.Limit > MaxPullLimit {
+			t.Fatalf("limit %d accepted", req.Limit)
+		}
+	})
+}
