@@ -1,0 +1,234 @@
+//go:build realserver
+
+// The client against the real server (server.New over store, auth and audit
+// on a temp dir, port :0). Behind the realserver build tag while the server
+// packages are still being written, so that their churn does not break this
+// package's tests:
+//
+//	go test -race -tags realserver ./sync/client -run Real
+package client_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/samenplan/samenplan"
+	"github.com/samenplan/samenplan/server"
+	"github.com/samenplan/samenplan/server/audit"
+	"github.com/samenplan/samenplan/server/auth"
+	"github.com/samenplan/samenplan/sync/client"
+	"github.com/samenplan/samenplan/sync/crdt"
+	"github.com/samenplan/samenplan/sync/protocol"
+	"github.com/samenplan/samenplan/sync/schema"
+	"github.com/samenplan/samenplan/sync/store"
+)
+
+type realServer struct {
+	url    string
+	stores *store.Stores
+	auth   *auth.Service
+	region *store.Region
+}
+
+func startRealServer(t *testing.T) *realServer {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	clock := crdt.NewClock("server", nil)
+	stores, err := store.Open(ctx, dir, []string{"kempen"}, store.Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aud, err := audit.Open(ctx, stores.Main, audit.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	au, err := auth.Open(ctx, stores.Main, auth.Config{Audit: aud, Logger: logger,
+		Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Config{Addr: "127.0.0.1:0", Logger: logger, Stores: stores, Auth: au, Audit: aud, Clock: clock})
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Close(context.Background())
+		au.Close()
+		aud.Close()
+		stores.Close()
+	})
+	region, _ := stores.Region("kempen")
+	return &realServer{url: srv.URL(), stores: stores, auth: au, region: region}
+}
+
+func (s *realServer) addCoach(t *testing.T, name string) auth.User {
+	t.Helper()
+	u, err := s.auth.CreateUser(context.Background(), auth.NewUser{Username: name, Role: auth.RoleCoach,
+		Regions: []string{"kempen"}, FTE: 1, Password: "een-lang-wachtwoord"}, auth.System("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func (s *realServer) device(t *testing.T, user string, opts client.Options) *client.Replica {
+	t.Helper()
+	opts.BaseURL = s.url
+	r, err := client.Open(context.Background(), filepath.Join(t.TempDir(), "replica.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if _, err := r.Login(context.Background(), user, "een-lang-wachtwoord", "test"); err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return r
+}
+
+func (s *realServer) state(t *testing.T) map[crdt.Key]protocol.Change {
+	t.Helper()
+	m := map[crdt.Key]protocol.Change{}
+	err := s.region.Scan(context.Background(), func(c protocol.Change) error {
+		m[crdt.Key{Collection: c.Collection, ID: c.ID, Field: c.Field}] = protocol.Change{
+			Collection: c.Collection, ID: c.ID, Field: c.Field, Value: c.Value, HLC: c.HLC}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustDo(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sync2(t *testing.T, rs ...*client.Replica) {
+	t.Helper()
+	for round := 0; round < 2; round++ {
+		for _, r := range rs {
+			res, err := r.Sync(context.Background())
+			if err != nil {
+				t.Fatalf("Sync: %v", err)
+			}
+			if len(res.Push.Rejected) > 0 || len(res.Pull.Mismatched) > 0 {
+				t.Fatalf("Sync: %+v", res)
+			}
+		}
+	}
+}
+
+func TestRealServer_TwoDevicesEditOfflineAndConverge(t *testing.T) {
+	ctx := context.Background()
+	s := startRealServer(t)
+	s.addCoach(t, "ann")
+	phone := s.device(t, "ann", client.Options{})
+	laptop := s.device(t, "ann", client.Options{PageSize: 3})
+
+	fid, pid := phone.NewID(), phone.NewID()
+	mustDo(t, phone.Write(ctx, "families", fid, "region", "kempen"))
+	mustDo(t, phone.Write(ctx, "families", fid, "label", "Gezin Peeters"))
+	mustDo(t, phone.Write(ctx, "persons", pid, "family_id", fid))
+	mustDo(t, phone.Write(ctx, "persons", pid, "given_name", "Lotte"))
+	sync2(t, phone, laptop)
+	if _, err := laptop.Get(ctx, "persons", pid); err != nil {
+		t.Fatalf("laptop did not receive the person: %v", err)
+	}
+
+	// Offline on both: the same field and different fields.
+	mustDo(t, phone.Write(ctx, "families", fid, "label", "Gezin Peeters-Claes"))
+	mustDo(t, laptop.Write(ctx, "families", fid, "label", "Gezin Claes"))
+	mustDo(t, laptop.Write(ctx, "families", fid, "language", "nl"))
+	mustDo(t, phone.Write(ctx, "persons", pid, "willing", true))
+	sync2(t, laptop, phone)
+
+	want := s.state(t)
+	for i, r := range []*client.Replica{phone, laptop} {
+		got, err := r.State(ctx)
+		mustDo(t, err)
+		if !reflect.DeepEqual(normalizeState(got), normalizeState(want)) {
+			t.Errorf("device %d:\n got %v\nwant %v", i, normalizeState(got), normalizeState(want))
+		}
+	}
+}
+
+func TestRealServer_LostFamilyIsEvictedProvenAndOfflineNoteQuarantined(t *testing.T) {
+	ctx := context.Background()
+	s := startRealServer(t)
+	s.addCoach(t, "ann")
+	bob := s.addCoach(t, "bob")
+	phone := s.device(t, "ann", client.Options{})
+	fid, pid, nid := phone.NewID(), phone.NewID(), phone.NewID()
+	mustDo(t, phone.Write(ctx, "families", fid, "region", "kempen"))
+	mustDo(t, phone.Write(ctx, "persons", pid, "family_id", fid))
+	sync2(t, phone)
+
+	// Offline, Ann adds a network member; meanwhile the family starts with Bob.
+	mustDo(t, phone.Write(ctx, "network_members", nid, "family_id", fid))
+	mustDo(t, phone.Write(ctx, "network_members", nid, "name", "Tante Mia"))
+	tid := phone.NewID()
+	write := func(coll, id, field string, v string) store.FieldWrite {
+		return store.FieldWrite{Collection: coll, ID: id, Field: field, Value: []byte(v)}
+	}
+	if _, err := s.region.ServerWrite(ctx, store.Actor{Role: "system"}, []store.FieldWrite{
+		write("trajectories", tid, "family_id", `"`+fid+`"`),
+		write("trajectories", tid, "region", `"kempen"`),
+		write("trajectories", tid, "lead_coach_id", `"`+bob.ID+`"`),
+		write("trajectories", tid, "status", `"active"`),
+	}); err != nil {
+		t.Fatalf("server write: %v", err)
+	}
+	res, err := phone.Sync(ctx)
+	mustDo(t, err)
+	_, err = phone.Pull(ctx) // carries the proof
+	mustDo(t, err)
+	t.Logf("sync: push %+v pull %+v", res.Push, res.Pull)
+	if _, err := phone.Get(ctx, "families", fid); samenplan.ErrorCode(err) != samenplan.ENOTFOUND {
+		t.Errorf("family after losing it: %v", err)
+	}
+	if len(res.Push.Quarantined) != 2 {
+		t.Errorf("quarantined = %+v, want the 2 offline writes", res.Push.Quarantined)
+	}
+	ev, err := s.region.Evictions(ctx, store.EvictionFilter{DeviceID: phone.DeviceID()})
+	mustDo(t, err)
+	if len(ev) != 1 || ev[0].Scope != schema.FamilyScope(fid) || ev[0].ProvenAt == nil {
+		t.Errorf("evictions = %+v, want family:%s proven", ev, fid)
+	}
+}
+
+func TestRealServer_RevokedDeviceWipes(t *testing.T) {
+	ctx := context.Background()
+	s := startRealServer(t)
+	s.addCoach(t, "ann")
+	phone := s.device(t, "ann", client.Options{})
+	fid := phone.NewID()
+	mustDo(t, phone.Write(ctx, "families", fid, "region", "kempen"))
+	sync2(t, phone)
+	mustDo(t, s.auth.RevokeDevice(ctx, phone.DeviceID(), auth.System("test")))
+	time.Sleep(10 * time.Millisecond)
+	_, err := phone.Sync(ctx)
+	if samenplan.ErrorCode(err) != samenplan.EDEVICEREVOKED {
+		t.Fatalf("Sync of a revoked device: %v", err)
+	}
+	if st, _ := phone.State(ctx); len(st) != 0 || phone.DeviceID() != "" {
+		t.Errorf("not wiped: %d fields, device %q", len(st), phone.DeviceID())
+	}
+}
+
+func normalizeState(m map[crdt.Key]protocol.Change) map[crdt.Key]string {
+	out := map[crdt.Key]string{}
+	for k, c := range m {
+		out[k] = string(c.Value) + "@" + c.HLC
+	}
+	return out
+}
