@@ -562,3 +562,61 @@ func TestSync_BadInputIsRefusedAndChangesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestLogs_NeverHoldTokensPasswordsOrCaseContent runs logins, good and bad
+// pushes and pulls, and a refresh, then searches every log line for the
+// secrets and the case text that went over the wire.
+func TestLogs_NeverHoldTokensPasswordsOrCaseContent(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.login("coach.a")
+	const noteText = "Moeder vertelt over de ruzie met de buren (vertrouwelijk-7f3a)"
+	const wrongPassword = "wrong-password-91c2"
+	secrets := map[string]string{"access token": c.token, "refresh token": c.refresh, "password": testPassword, "wrong password": wrongPassword}
+
+	for i := 0; i < 5; i++ {
+		chs := c.newContact(e.trajectories["coach.a"], fmt.Sprintf("%s %d", noteText, i))
+		var resp protocol.PushResponse
+		if status := c.do("POST", "/v1/sync/push", c.pushRequest(chs...), &resp); status != 200 || resp.Applied != 3 {
+			t.Fatalf("push: %d %+v", status, resp)
+		}
+	}
+	// Refused writes carrying the text: out of scope, too long, malformed.
+	c.do("POST", "/v1/sync/push", c.pushRequest(c.newContact(e.trajectories["coach.b"], noteText)...), nil)
+	c.do("POST", "/v1/sync/push", c.pushRequest(c.newContact(e.trajectories["coach.a"], noteText+strings.Repeat(".", 20_000))...), nil)
+	c.raw("POST", "/v1/sync/push", c.token, []byte(`{"changes": [{"note": "`+noteText+`"`))
+	c.raw("POST", "/v1/sync/push", c.token+"x", jsonValue(c.pushRequest(c.newContact(e.trajectories["coach.a"], noteText)...)))
+	c.do("POST", "/v1/sync/pull", protocol.PullRequest{DeviceID: c.device, SchemaVersion: schema.Version}, nil)
+	c.do("POST", "/v1/auth/login", map[string]string{"username": "coach.a", "password": wrongPassword, "device_name": "x"}, nil)
+	var refreshed struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if status := c.do("POST", "/v1/auth/refresh", map[string]string{"refresh_token": c.refresh}, &refreshed); status != 200 {
+		t.Fatalf("refresh: %d", status)
+	}
+	secrets["new access token"], secrets["new refresh token"] = refreshed.AccessToken, refreshed.RefreshToken
+
+	for _, what := range []string{"access token", "new access token"} {
+		// A JWT's claims and signature on their own are as telling.
+		if parts := strings.Split(secrets[what], "."); len(parts) == 3 {
+			secrets[what+" claims"], secrets[what+" signature"] = parts[1], parts[2]
+		}
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "/v1/sync/push") {
+		t.Fatalf("the requests were not logged at all:\n%s", logs)
+	}
+	for what, s := range secrets {
+		if s == "" {
+			t.Fatalf("%s is empty", what)
+		}
+		if strings.Contains(logs, s) {
+			t.Errorf("a log line holds the %s", what)
+		}
+	}
+	for _, s := range []string{"vertrouwelijk-7f3a", "ruzie met de buren"} {
+		if strings.Contains(logs, s) {
+			t.Errorf("a log line holds a note's text %q", s)
+		}
+	}
+}
