@@ -10,10 +10,14 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +33,7 @@ import (
 )
 
 type realServer struct {
+	now    *serverClock
 	url    string
 	stores *store.Stores
 	auth   *auth.Service
@@ -49,7 +54,8 @@ func startRealServer(t *testing.T) *realServer {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	au, err := auth.Open(ctx, stores.Main, auth.Config{Audit: aud, Logger: logger,
+	now := &serverClock{}
+	au, err := auth.Open(ctx, stores.Main, auth.Config{Audit: aud, Logger: logger, Now: now.Now,
 		Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,7 @@ func startRealServer(t *testing.T) *realServer {
 		stores.Close()
 	})
 	region, _ := stores.Region("kempen")
-	return &realServer{url: srv.URL(), stores: stores, auth: au, region: region}
+	return &realServer{now: now, url: srv.URL(), stores: stores, auth: au, region: region}
 }
 
 func (s *realServer) addCoach(t *testing.T, name string) auth.User {
@@ -231,4 +237,102 @@ func normalizeState(m map[crdt.Key]protocol.Change) map[crdt.Key]string {
 		out[k] = string(c.Value) + "@" + c.HLC
 	}
 	return out
+}
+
+// serverClock is the auth service's wall clock, moved forward to expire tokens.
+type serverClock struct {
+	mu    sync.Mutex
+	ahead time.Duration
+}
+
+func (c *serverClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.ahead)
+}
+
+func (c *serverClock) Forward(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ahead += d
+}
+
+// loseAnswers drops the answer of the next push after the server handled it.
+type loseAnswers struct{ armed atomic.Bool }
+
+func (l *loseAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil && req.URL.Path == "/v1/sync/push" && l.armed.CompareAndSwap(true, false) {
+		resp.Body.Close()
+		return nil, errors.New("chaos: answer lost")
+	}
+	return resp, err
+}
+
+func TestRealServer_LostPushAnswerIsResentOnce(t *testing.T) {
+	ctx := context.Background()
+	s := startRealServer(t)
+	s.addCoach(t, "ann")
+	chaos := &loseAnswers{}
+	phone := s.device(t, "ann", client.Options{Transport: chaos})
+	fid := phone.NewID()
+	mustDo(t, phone.Write(ctx, "families", fid, "region", "kempen"))
+	mustDo(t, phone.Write(ctx, "families", fid, "label", "Gezin Janssens"))
+	chaos.armed.Store(true)
+	if _, err := phone.Push(ctx); !client.IsOffline(err) {
+		t.Fatalf("push with a lost answer: %v", err)
+	}
+	res, err := phone.Push(ctx)
+	mustDo(t, err)
+	if res.Applied != 2 || res.Batches != 1 {
+		t.Errorf("re-sent batch: %+v, want the first answer (2 applied)", res)
+	}
+	hist, err := s.region.History(ctx, "families", fid)
+	mustDo(t, err)
+	if len(hist) != 2 {
+		t.Errorf("history = %d entries, want 2 (nothing applied twice)", len(hist))
+	}
+	sync2(t, phone)
+}
+
+func TestRealServer_ExpiredAccessTokenIsRefreshed(t *testing.T) {
+	ctx := context.Background()
+	s := startRealServer(t)
+	s.addCoach(t, "ann")
+	paths := &recordPaths{}
+	phone := s.device(t, "ann", client.Options{Transport: paths})
+	fid := phone.NewID()
+	mustDo(t, phone.Write(ctx, "families", fid, "region", "kempen"))
+	s.now.Forward(time.Hour) // past the 15-minute access token
+	sync2(t, phone)
+	if got := paths.count("/v1/auth/refresh"); got != 1 {
+		t.Errorf("refreshes = %d, want 1", got)
+	}
+	if st, _ := phone.Status(ctx); st.Pending != 0 {
+		t.Errorf("pending after sync = %d", st.Pending)
+	}
+}
+
+type recordPaths struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+func (r *recordPaths) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.paths = append(r.paths, req.URL.Path)
+	r.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func (r *recordPaths) count(path string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range r.paths {
+		if p == path {
+			n++
+		}
+	}
+	return n
 }
