@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/samenplan/samenplan/rules"
 	"github.com/samenplan/samenplan/server"
 	"github.com/samenplan/samenplan/server/audit"
 	"github.com/samenplan/samenplan/server/auth"
@@ -60,6 +61,11 @@ type App struct {
 	Audit  *audit.Logger
 	Auth   *auth.Service
 	Server *server.Server
+	// Rules holds the active rules of every region and follows the rules
+	// directory until Close.
+	Rules     *rules.Registry
+	stopRules context.CancelFunc
+	rulesDone chan error
 }
 
 // OpenApp opens every database and builds the server; it does not listen.
@@ -86,9 +92,22 @@ func OpenApp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) (*App, e
 		a.Close(ctx)
 		return nil, fmt.Errorf("open auth: %w", err)
 	}
+	versions, err := server.OpenRuleVersions(ctx, a.Stores.Main)
+	if err != nil {
+		a.Close(ctx)
+		return nil, fmt.Errorf("open rule versions: %w", err)
+	}
+	a.Rules = rules.NewRegistry(cfg.Rules, rules.RegistryOptions{Versions: versions, Logger: logger})
+	if err := a.Rules.Load(ctx); err != nil {
+		a.Close(ctx)
+		return nil, fmt.Errorf("load rules: %w", err)
+	}
+	watchCtx, stop := context.WithCancel(context.Background())
+	a.stopRules, a.rulesDone = stop, make(chan error, 1)
+	go func() { a.rulesDone <- a.Rules.Watch(watchCtx) }()
 	a.Server = server.New(server.Config{
 		Addr: cfg.Addr, BodyLimit: cfg.BodyLimit, Logger: logger,
-		Stores: a.Stores, Auth: a.Auth, Audit: a.Audit, Clock: a.Clock, Version: version,
+		Stores: a.Stores, Auth: a.Auth, Audit: a.Audit, Clock: a.Clock, Version: version, Rules: a.Rules,
 	})
 	return a, nil
 }
@@ -103,6 +122,11 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	if a.Server != nil {
 		keep(a.Server.Close(ctx))
+	}
+	if a.stopRules != nil {
+		a.stopRules()
+		keep(<-a.rulesDone)
+		a.stopRules = nil
 	}
 	if a.Auth != nil {
 		keep(a.Auth.Close())
