@@ -206,15 +206,29 @@ func (r *Replica) Login(ctx context.Context, username, password, deviceName stri
 				return err
 			}
 		}
-		return saveClock(ctx, tx, clock)
+		if err := saveClock(ctx, tx, clock); err != nil {
+			return err
+		}
+		// Swapped before the commit, which writes wait for.
+		r.mu.Lock()
+		r.deviceID, r.access, r.refresh, r.user, r.clock = s.DeviceID, s.AccessToken, s.RefreshToken, s.User, clock
+		r.mu.Unlock()
+		return nil
 	})
 	if err != nil {
+		if lerr := r.load(ctx); lerr != nil { // back to what the file says
+			err = errors.Join(err, lerr)
+		}
 		return User{}, fmt.Errorf("login: %w", err)
 	}
-	r.mu.Lock()
-	r.deviceID, r.access, r.refresh, r.user, r.clock = s.DeviceID, s.AccessToken, s.RefreshToken, s.User, clock
-	r.mu.Unlock()
 	return r.User(), nil
+}
+
+// forget drops the session from memory.
+func (r *Replica) forget() {
+	r.mu.Lock()
+	r.deviceID, r.access, r.refresh, r.user, r.clock = "", "", "", User{}, nil
+	r.mu.Unlock()
 }
 
 // restamp gives every write in the outbox a new stamp of clock (a new
@@ -284,12 +298,11 @@ func (r *Replica) wipe(ctx context.Context) error {
 				return err
 			}
 		}
+		r.forget()
 		return nil
 	})
-	r.mu.Lock()
-	r.deviceID, r.access, r.refresh, r.user, r.clock = "", "", "", User{}, nil
-	r.mu.Unlock()
 	if err != nil {
+		r.forget() // whatever the file says, this session ends
 		return fmt.Errorf("wipe replica: %w", err)
 	}
 	// Deleted rows linger in free pages and the WAL until these run.

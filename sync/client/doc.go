@@ -57,28 +57,37 @@
 //
 // # Pull
 //
-// Pull sends {device_id, schema_version, cursor, limit, held_hash?,
-// refetch?} and loops while more is true. Each page is applied in one
-// transaction together with its cursor:
+// Pull sends {device_id, schema_version, cursor, limit} and loops while more
+// is true; the FIRST request of a pull also carries refetch (scopes whose
+// checksum differed) and, when an eviction is still to be proven,
+// held_hash. Each page is applied in one transaction together with its
+// cursor:
 //
 //  1. evict: for each scope, delete it from held_scopes and from every row;
 //     a row left with no scope is deleted (a referral held through
 //     intake:<region> and family:<id> keeps its intake copy when the family
 //     is evicted). Writes in the outbox stay: they are pushed and
-//     quarantined by the server, so no note is lost. Then held_hash :=
-//     crdt.ScopesHash(held_scopes) is saved and sent with the NEXT pull
-//     request (the next page, or the next Pull); it is cleared once a
-//     request carrying it was answered.
+//     quarantined by the server, so no note is lost. A proof becomes due.
 //  2. changes: observe the hlc; replace the local value only when
 //     crdt.Wins(pulled, local), so a newer local write, pending or not,
 //     stays; record the change's scope for its row and as held.
-//  3. on the last page (more=false), compare checksums: for each scope the
-//     server sent, XOR of crdt.FieldSum(collection, id, field, hlc) over the
-//     local fields of the rows in that scope, as crdt.FormatSum. Scopes with
-//     writes still in the outbox are skipped (they differ until pushed). The
-//     scopes that differ are asked for again at once with refetch (one
-//     extra round per Pull); any still differing are saved and asked for on
-//     the next Pull.
+//  3. on the last page (more=false): every scope named in checksums is held
+//     (the server checksums exactly the scopes it counts the device as
+//     holding, empty ones included). Then compare: for each scope, XOR of
+//     crdt.FieldSum(collection, id, field, hlc) over the local fields of the
+//     rows in that scope, as crdt.FormatSum. Scopes with writes still in the
+//     outbox are skipped (they differ until pushed). The scopes that differ
+//     are asked for again at once with refetch (one extra round per Pull);
+//     any still differing are saved and asked for on the next Pull.
+//
+// The proof: the first request of the next pull after an eviction carries
+// held_hash = crdt.ScopesHash(held_scopes), computed when it is sent, so it
+// names the same set as the server's cursor; the proof is no longer due once
+// a request carrying it was answered.
+//
+// A cursor the server calls invalid (its database was restored from a
+// backup) is dropped and the pull starts over from ""; at its end, held
+// scopes the server no longer names in checksums are evicted locally.
 //
 // # Auth
 //

@@ -56,11 +56,17 @@ func (r *Replica) Write(ctx context.Context, collection, id, field string, value
 	if err := f.Check(raw); err != nil {
 		return err
 	}
-	clock := r.currentClock()
-	if clock == nil {
+	if r.currentClock() == nil {
 		return errNotLoggedIn
 	}
 	err = r.tx(ctx, func(tx *sql.Tx) error {
+		// Read under the write lock: Login and Wipe swap the clock inside
+		// their transactions, so a write never lands with a stale node id
+		// or after a wipe.
+		clock := r.currentClock()
+		if clock == nil {
+			return errNotLoggedIn
+		}
 		var cur []byte
 		var base string
 		err := tx.QueryRowContext(ctx, `SELECT value, hlc FROM fields WHERE collection = ? AND id = ? AND field = ?`,
