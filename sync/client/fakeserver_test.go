@@ -39,7 +39,7 @@ type fakeDevice struct {
 }
 
 type fakeServer struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu        sync.Mutex
@@ -61,7 +61,7 @@ type fakeServer struct {
 	tokenN    int
 }
 
-func newFakeServer(t *testing.T) *fakeServer {
+func newFakeServer(t testing.TB) *fakeServer {
 	t.Helper()
 	f := &fakeServer{
 		t: t, clock: crdt.NewClock("server", nil), state: crdt.NewState(),
