@@ -104,7 +104,13 @@ func OpenApp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) (*App, e
 	}
 	watchCtx, stop := context.WithCancel(context.Background())
 	a.stopRules, a.rulesDone = stop, make(chan error, 1)
-	go func() { a.rulesDone <- a.Rules.Watch(watchCtx) }()
+	go func() {
+		err := a.Rules.Watch(watchCtx)
+		if err != nil {
+			logger.Error("rules watcher stopped; edits on disk are not picked up until a restart", "err", err)
+		}
+		a.rulesDone <- err
+	}()
 	a.Server = server.New(server.Config{
 		Addr: cfg.Addr, BodyLimit: cfg.BodyLimit, Logger: logger,
 		Stores: a.Stores, Auth: a.Auth, Audit: a.Audit, Clock: a.Clock, Version: version, Rules: a.Rules,
@@ -125,7 +131,7 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	if a.stopRules != nil {
 		a.stopRules()
-		keep(<-a.rulesDone)
+		<-a.rulesDone // a watcher that failed to start was logged then
 		a.stopRules = nil
 	}
 	if a.Auth != nil {

@@ -32,6 +32,17 @@ commands:
 // Run runs one rules command with args (without the leading "rules") and
 // returns the exit code: 0 success, 1 errors or failures, 2 bad usage.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return RunWith(ctx, args, stdin, stdout, stderr, nil)
+}
+
+// DataOpener turns a dryrun --data path that is a directory (a live data
+// directory) into the source of its referrals. The caller owns what it
+// opens and closes it with the returned function.
+type DataOpener func(ctx context.Context, dir string) (rules.ReferralSource, func(), error)
+
+// RunWith is Run with a DataOpener for dryrun against live data: a --data
+// path that is a directory is read through open; a file is read as JSON.
+func RunWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, open DataOpener) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
@@ -39,7 +50,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 0
 	}
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, open: open}
 	switch args[0] {
 	case "check":
 		return c.check(args[1:])
@@ -57,6 +68,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	open           DataOpener
 }
 
 func (c *cli) flags(name string) *flag.FlagSet {
@@ -223,7 +235,7 @@ func (c *cli) dryrun(ctx context.Context, args []string) int {
 	fs := c.flags("dryrun")
 	dir := fs.String("dir", "", "rules directory in use")
 	against := fs.String("against", "", "rules directory with the changed rules")
-	data := fs.String("data", "", "JSON array of intake inputs with ids")
+	data := fs.String("data", "", "JSON array of intake inputs with ids, or a live data directory")
 	region := fs.String("region", "", "only this region")
 	todayFlag := fs.String("today", "", "today, for inputs that have none (default: the system date)")
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
@@ -235,16 +247,32 @@ func (c *cli) dryrun(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "--today: %v\n", err)
 		return 2
 	}
-	f, err := os.Open(*data)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "read data: %v\n", err)
-		return 1
-	}
-	src, err := rules.ReadJSONReferrals(f)
-	f.Close()
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return 1
+	var src rules.ReferralSource
+	if st, err := os.Stat(*data); err == nil && st.IsDir() {
+		if c.open == nil {
+			fmt.Fprintf(c.stderr, "read data: %s is a directory; live data needs the samenplan binary\n", *data)
+			return 1
+		}
+		live, done, err := c.open(ctx, *data)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "read data: %v\n", err)
+			return 1
+		}
+		defer done()
+		src = live
+	} else {
+		f, err := os.Open(*data)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "read data: %v\n", err)
+			return 1
+		}
+		js, err := rules.ReadJSONReferrals(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintln(c.stderr, err)
+			return 1
+		}
+		src = js
 	}
 	before, bd, err := rules.Load(*dir)
 	if err != nil {
