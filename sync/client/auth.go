@@ -10,10 +10,14 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/samenplan/samenplan"
 	"github.com/samenplan/samenplan/sync/crdt"
 )
+
+// refreshMargin is how long before its expiry an access token is refreshed.
+const refreshMargin = 30 * time.Second
 
 // maxResponse bounds a response body (a pull page of 5,000 notes of 20 kB).
 const maxResponse = 128 << 20
@@ -95,13 +99,26 @@ func IsOffline(err error) bool {
 // device (401 device_revoked) wipes the replica. Callers hold syncMu.
 func (r *Replica) call(ctx context.Context, path string, in, out any) error {
 	r.mu.Lock()
-	access, refresh := r.access, r.refresh
+	access, refresh, expires := r.access, r.refresh, r.expires
 	r.mu.Unlock()
 	if access == "" && refresh == "" {
 		return errNotLoggedIn
 	}
+	refreshed := false
+	if refresh != "" && !expires.IsZero() && !r.now().Before(expires.Add(-refreshMargin)) {
+		// About to expire: refresh first and save a round trip. A failure
+		// here is not final; the request below tells.
+		if err := r.refreshTokens(ctx, refresh); err == nil {
+			refreshed = true
+		} else if r.DeviceID() == "" {
+			return err // revoked and wiped
+		}
+		r.mu.Lock()
+		access, refresh = r.access, r.refresh
+		r.mu.Unlock()
+	}
 	err := r.post(ctx, path, access, in, out)
-	if code(err) == samenplan.EUNAUTHORIZED && refresh != "" {
+	if code(err) == samenplan.EUNAUTHORIZED && refresh != "" && !refreshed {
 		if rerr := r.refreshTokens(ctx, refresh); rerr != nil {
 			return rerr
 		}
@@ -133,8 +150,12 @@ func (r *Replica) refreshTokens(ctx context.Context, refresh string) error {
 	if s.AccessToken == "" || s.RefreshToken == "" {
 		return fmt.Errorf("refresh tokens: answer without tokens")
 	}
+	expires := r.expiry(s)
 	err = r.tx(ctx, func(tx *sql.Tx) error {
 		if err := setMeta(ctx, tx, metaAccess, s.AccessToken); err != nil {
+			return err
+		}
+		if err := setMeta(ctx, tx, metaExpires, formatTime(expires)); err != nil {
 			return err
 		}
 		return setMeta(ctx, tx, metaRefresh, s.RefreshToken)
@@ -145,9 +166,25 @@ func (r *Replica) refreshTokens(ctx context.Context, refresh string) error {
 		err = fmt.Errorf("refresh tokens: save: %w", err)
 	}
 	r.mu.Lock()
-	r.access, r.refresh = s.AccessToken, s.RefreshToken
+	r.access, r.refresh, r.expires = s.AccessToken, s.RefreshToken, expires
 	r.mu.Unlock()
 	return err
+}
+
+// expiry is when the session's access token expires by the device's clock;
+// zero when the server did not say.
+func (r *Replica) expiry(s session) time.Time {
+	if s.ExpiresIn <= 0 {
+		return time.Time{}
+	}
+	return r.now().Add(time.Duration(s.ExpiresIn) * time.Second)
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // Login signs in with username and password, registering this replica as a
@@ -189,10 +226,12 @@ func (r *Replica) Login(ctx context.Context, username, password, deviceName stri
 		return User{}, fmt.Errorf("login: %w", err)
 	}
 	oldDevice := r.DeviceID()
+	expires := r.expiry(s)
 	userJSON, _ := json.Marshal(s.User)
 	err = r.tx(ctx, func(tx *sql.Tx) error {
 		for k, v := range map[string]string{
 			metaDevice: s.DeviceID, metaAccess: s.AccessToken, metaRefresh: s.RefreshToken, metaUser: string(userJSON),
+			metaExpires: formatTime(expires),
 		} {
 			if err := setMeta(ctx, tx, k, v); err != nil {
 				return err
@@ -212,6 +251,7 @@ func (r *Replica) Login(ctx context.Context, username, password, deviceName stri
 		// Swapped before the commit, which writes wait for.
 		r.mu.Lock()
 		r.deviceID, r.access, r.refresh, r.user, r.clock = s.DeviceID, s.AccessToken, s.RefreshToken, s.User, clock
+		r.expires = expires
 		r.mu.Unlock()
 		return nil
 	})
@@ -228,6 +268,7 @@ func (r *Replica) Login(ctx context.Context, username, password, deviceName stri
 func (r *Replica) forget() {
 	r.mu.Lock()
 	r.deviceID, r.access, r.refresh, r.user, r.clock = "", "", "", User{}, nil
+	r.expires = time.Time{}
 	r.mu.Unlock()
 }
 

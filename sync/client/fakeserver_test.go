@@ -42,23 +42,24 @@ type fakeServer struct {
 	t   testing.TB
 	srv *httptest.Server
 
-	mu        sync.Mutex
-	clock     *crdt.Clock
-	state     *crdt.State
-	seq       int64
-	changed   map[crdt.Key]int64 // seq at which the field's winner arrived
-	users     map[string]string  // username → password
-	devices   map[string]*fakeDevice
-	access    map[string]string // access token → device id
-	expired   map[string]bool   // access tokens that answer 401 unauthorized
-	refresh   map[string]string // refresh token → device id
-	answers   map[string]protocol.PushResponse
-	pushes    []string // batch ids of every push request, in order
-	refreshes int
-	reject    map[string]bool        // fields the server rejects (to test reverts)
-	qrows     map[[2]string][]string // scopes of rows known only from quarantined writes
-	badCursor bool                   // every non-empty cursor is invalid (restored from a backup)
-	tokenN    int
+	mu         sync.Mutex
+	clock      *crdt.Clock
+	state      *crdt.State
+	seq        int64
+	changed    map[crdt.Key]int64 // seq at which the field's winner arrived
+	users      map[string]string  // username → password
+	devices    map[string]*fakeDevice
+	access     map[string]string // access token → device id
+	expired    map[string]bool   // access tokens that answer 401 unauthorized
+	refresh    map[string]string // refresh token → device id
+	answers    map[string]protocol.PushResponse
+	pushes     []string // batch ids of every push request, in order
+	refreshes  int
+	expired401 int                    // answers 401 unauthorized for an expired token
+	reject     map[string]bool        // fields the server rejects (to test reverts)
+	qrows      map[[2]string][]string // scopes of rows known only from quarantined writes
+	badCursor  bool                   // every non-empty cursor is invalid (restored from a backup)
+	tokenN     int
 }
 
 func newFakeServer(t testing.TB) *fakeServer {
@@ -292,6 +293,7 @@ func (f *fakeServer) auth(w http.ResponseWriter, r *http.Request) *fakeDevice {
 	case f.devices[dev].revoked:
 		writeErr(w, 401, samenplan.EDEVICEREVOKED, "device revoked")
 	case f.expired[tok]:
+		f.expired401++
 		writeErr(w, 401, samenplan.EUNAUTHORIZED, "token expired")
 	default:
 		return f.devices[dev]

@@ -32,8 +32,9 @@ func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 //
 // Write returns an error with code invalid for an unknown collection or
 // field, a bad id or value, or a change to a fixed field; forbidden for a
-// server-only field or a row of a server-created collection the device does
-// not hold; unauthorized before the first Login.
+// server-only field, a row of a server-created collection the device does
+// not hold, or a reviewer's or admin's replica; unauthorized before the
+// first Login. The server checks all of it again, and scope besides.
 func (r *Replica) Write(ctx context.Context, collection, id, field string, value any) error {
 	raw, err := encodeValue(value)
 	if err != nil {
@@ -58,6 +59,9 @@ func (r *Replica) Write(ctx context.Context, collection, id, field string, value
 	}
 	if r.currentClock() == nil {
 		return errNotLoggedIn
+	}
+	if role := r.User().Role; role == "reviewer" || role == "admin" {
+		return samenplan.Errorf(samenplan.EFORBIDDEN, "Role %s writes no case data", role)
 	}
 	err = r.tx(ctx, func(tx *sql.Tx) error {
 		// Read under the write lock: Login and Wipe swap the clock inside

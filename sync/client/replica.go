@@ -85,6 +85,7 @@ type Replica struct {
 	deviceID string
 	access   string
 	refresh  string
+	expires  time.Time // of the access token; zero when unknown
 	user     User
 }
 
@@ -94,6 +95,7 @@ const (
 	metaUser      = "user"
 	metaAccess    = "access_token"
 	metaRefresh   = "refresh_token"
+	metaExpires   = "access_expires" // RFC 3339; the access token is refreshed shortly before
 	metaCursor    = "cursor"
 	metaClock     = "clock"
 	metaProve     = "held_hash"
@@ -160,6 +162,7 @@ func (r *Replica) load(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.deviceID, r.access, r.refresh = m[metaDevice], m[metaAccess], m[metaRefresh]
+	r.expires, _ = time.Parse(time.RFC3339Nano, m[metaExpires])
 	r.user = User{}
 	if u := m[metaUser]; u != "" {
 		if err := json.Unmarshal([]byte(u), &r.user); err != nil {

@@ -734,3 +734,17 @@ func TestPull_InvalidCursorStartsOverAndDropsScopesNoLongerHeld(t *testing.T) {
 	must(t, err)
 	assertConverged(t, f, r)
 }
+
+func TestAuth_RefreshesShortlyBeforeExpiry(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeServer(t)
+	wall := newWallClock(time.Now())
+	r, _ := newReplica(t, f, Options{Now: wall.Now})
+	f.expireTokens() // what the server would say 15 minutes on
+	wall.Set(wall.Now().Add(15 * time.Minute))
+	_, err := r.Pull(ctx)
+	must(t, err)
+	if f.refreshes != 1 || f.expired401 != 0 {
+		t.Errorf("refreshes = %d, 401s = %d; want 1 refresh before the request and no 401", f.refreshes, f.expired401)
+	}
+}
