@@ -91,9 +91,11 @@
 //
 // # Auth
 //
-// Requests carry the access token. A 401 unauthorized refreshes the token
-// pair once (POST /v1/auth/refresh; the refresh token rotates and is saved)
-// and retries. A 401 device_revoked, on any call including the refresh,
+// Requests carry the access token. Shortly before it expires (by the
+// device's clock and expires_in) the token pair is refreshed first (POST
+// /v1/auth/refresh; the refresh token rotates and the new pair is saved at
+// once, the old one being spent). A 401 unauthorized all the same refreshes
+// once and retries. A 401 device_revoked, on any call including the refresh,
 // wipes the replica (Wipe) and returns the error.
 //
 // # Offline
