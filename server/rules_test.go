@@ -192,6 +192,9 @@ func lineOf(t *testing.T, content, s string) int {
 	return 0
 }
 
+// crisissCol is the column of the misspelt name in "      when: referral.crisiss".
+var crisissCol = strings.Index("      when: referral.crisiss", "crisiss") + 1
+
 // intakeBase is test_base of the shipped kempen intake.yaml: eligible, priority 7.
 const intakeBase = `{"today": "2026-03-02",
  "referral": {"received_on": "2026-02-23", "channel": "permanentie", "municipality": "Turnhout", "consent": true, "articulated": true},
@@ -277,8 +280,8 @@ func TestRulesAPI_WatchedEditIsActiveWithin2sAndABrokenEditKeepsTheLastGood(t *t
 			if d.File != "kempen/intake.yaml" || d.Line < 1 || d.Col < 1 || d.Severity != "error" || d.Message == "" {
 				t.Errorf("error: got %+v, want file kempen/intake.yaml with line and col", d)
 			}
-			if tc.line != 0 && (d.Line != tc.line || d.ID != tc.id || !strings.Contains(d.Message, "referral.crisiss")) {
-				t.Errorf("error: got %+v, want line %d, id %s, naming referral.crisiss", d, tc.line, tc.id)
+			if tc.line != 0 && (d.Line != tc.line || d.Col != crisissCol || d.ID != tc.id || !strings.Contains(d.Message, "referral.crisiss")) {
+				t.Errorf("error: got %+v, want %d:%d, id %s, naming referral.crisiss", d, tc.line, crisissCol, tc.id)
 			}
 			if got, want := crisisLabel(t, coord, "kempen"), "Crisishulp is nodig"; got != want {
 				t.Errorf("crisis label: got %q, want the last good %q", got, want)
@@ -441,8 +444,8 @@ func TestRulesAPI_InvalidPutIs400WithDiagnosticsAndChangesNothing(t *testing.T) 
 			if found.File != "kempen/intake.yaml" || found.Line < 1 || found.Col < 1 {
 				t.Errorf("diagnostic: %+v", *found)
 			}
-			if tc.line != 0 && (found.Line != tc.line || found.ID != tc.id) {
-				t.Errorf("diagnostic: got %+v, want line %d id %s", *found, tc.line, tc.id)
+			if tc.line != 0 && (found.Line != tc.line || found.Col != crisissCol || found.ID != tc.id) {
+				t.Errorf("diagnostic: got %+v, want %d:%d id %s", *found, tc.line, crisissCol, tc.id)
 			}
 			after := status(t, coord, "kempen")
 			if after.ActiveVersion != before.ActiveVersion || after.LoadStatus != rules.LoadOK || len(after.Errors) != 0 {
