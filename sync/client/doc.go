@@ -86,8 +86,10 @@
 // a request carrying it was answered.
 //
 // A cursor the server calls invalid (its database was restored from a
-// backup) is dropped and the pull starts over from ""; at its end, held
-// scopes the server no longer names in checksums are evicted locally.
+// backup) is dropped and the pull starts over from "". A pull from "" (that
+// one, or the first after a login as a new device) brings every held scope
+// in full, so at its end held scopes the server no longer names in
+// checksums are evicted locally.
 //
 // # Auth
 //

@@ -81,13 +81,17 @@ func (r *Replica) pull(ctx context.Context) (PullResult, error) {
 // differs. Its first request carries refetch and, when an eviction is still
 // to be proven, held_hash. A cursor the server calls invalid (its database
 // was restored from a backup) is dropped and the round starts over from
-// nothing; scopes the server then no longer names are evicted locally.
+// nothing. After a round from nothing, held scopes the server no longer
+// names are evicted locally.
 func (r *Replica) pullRound(ctx context.Context, refetch []string, res *PullResult) ([]string, error) {
 	cursor, err := getMeta(ctx, r.db.Reader, metaCursor)
 	if err != nil {
 		return nil, err
 	}
-	reset := false
+	// A pull from nothing brings every held scope in full: held scopes it
+	// does not name are no longer held (after a re-login as a new device,
+	// or a cursor the server no longer knows).
+	reset, retried := cursor == "", false
 	for page := 0; page < maxPages; page++ {
 		dev := r.DeviceID()
 		if dev == "" {
@@ -110,8 +114,8 @@ func (r *Replica) pullRound(ctx context.Context, refetch []string, res *PullResu
 		}
 		var resp protocol.PullResponse
 		err := r.call(ctx, "/v1/sync/pull", req, &resp)
-		if page == 0 && !reset && cursor != "" && code(err) == samenplan.EINVALID {
-			reset, cursor, page = true, "", -1
+		if page == 0 && !retried && cursor != "" && code(err) == samenplan.EINVALID {
+			reset, retried, cursor, page = true, true, "", -1
 			continue
 		}
 		if err != nil {

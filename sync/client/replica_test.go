@@ -587,7 +587,12 @@ func TestLogin_NewDeviceRestampsOutbox(t *testing.T) {
 	must(t, r.Write(ctx, "families", fid, "label", "a"))
 	must(t, r.Write(ctx, "families", fid, "label", "b"))
 	old := r.DeviceID()
-	_, err := r.Login(ctx, "ann", "secret", "phone")
+	lost := r.NewID() // held by the old device, not given to the new one
+	f.write("families", lost, "region", "kempen")
+	f.grant(old, schema.FamilyScope(lost))
+	_, err := r.Pull(ctx)
+	must(t, err)
+	_, err = r.Login(ctx, "ann", "secret", "phone")
 	must(t, err)
 	if r.DeviceID() == old {
 		t.Fatal("the fake gives a new device id at every login")
@@ -606,6 +611,9 @@ func TestLogin_NewDeviceRestampsOutbox(t *testing.T) {
 	_, err = r.Sync(ctx)
 	must(t, err)
 	assertConverged(t, f, r)
+	if _, err := r.Get(ctx, "families", lost); code(err) != samenplan.ENOTFOUND {
+		t.Errorf("a family only the old device held: err = %v, want not_found", err)
+	}
 }
 
 func TestPush_OfflineKeepsEverything(t *testing.T) {
