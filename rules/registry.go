@@ -222,6 +222,37 @@ func (r *Registry) reload(ctx context.Context, name, source string) {
 		diags = append(diags, more...)
 	}
 	r.settle(ctx, st, reg, diags, hash, passed, failed, source, "", now)
+	if reg == nil && source == SourceStartup {
+		r.fallBackToRecorded(ctx, st, name, folder)
+	}
+}
+
+// fallBackToRecorded activates the region's latest recorded version when the
+// files on disk do not pass at startup, so that a server restarted over a
+// broken edit keeps the rules it last ran with. The status keeps the disk's
+// errors (load status error) so the coordinator still sees what to fix.
+// The caller holds r.mu.
+func (r *Registry) fallBackToRecorded(ctx context.Context, st *RegionStatus, name, folder string) {
+	if _, ok := r.Region(name); ok {
+		return
+	}
+	versions, err := r.versions.List(ctx, name)
+	if err != nil || len(versions) == 0 {
+		return
+	}
+	v := versions[0]
+	files := make(map[string][]byte, len(v.Files))
+	for _, f := range v.Files {
+		files[strings.TrimSuffix(f.Name, ".yaml")] = []byte(f.Content)
+	}
+	reg, _, _, _ := validate(name, folder, files)
+	if reg == nil {
+		r.log.Error("recorded rules version no longer passes; region has no active rules", "region", name, "version", v.Hash)
+		return
+	}
+	r.swap(name, reg)
+	st.ActiveVersion, st.ActivatedAt, st.ActivatedBy, st.Source = v.Hash, v.ActivatedAt, v.ActivatedBy, v.Source
+	r.log.Warn("rules on disk rejected at startup; the last recorded version is active", "region", name, "version", v.Hash)
 }
 
 // settle records the outcome of an attempt in st; with reg non-nil it

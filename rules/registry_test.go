@@ -286,3 +286,27 @@ func TestRegistry_ReadersNeverSeeAHalfSwappedRegion(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestRegistry_StartupOverABrokenFileKeepsTheLastRecordedVersion(t *testing.T) {
+	dir := copyRegions(t)
+	versions := &MemoryVersions{}
+	opts := RegistryOptions{Versions: versions, Now: func() time.Time { return fixedNow }}
+	first := NewRegistry(dir, opts)
+	if err := first.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := first.Status("kempen")
+	writeFile(t, filepath.Join(dir, "kempen", "intake.yaml"), "ruleset: intake\nregion: kempen\neligibility: [\n")
+
+	restarted := NewRegistry(dir, opts)
+	if err := restarted.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := restarted.Region("kempen"); !ok {
+		t.Fatal("kempen has no active rules after a restart over a broken file")
+	}
+	st, _ := restarted.Status("kempen")
+	if st.ActiveVersion != good.ActiveVersion || st.LoadStatus != LoadError || len(st.Errors) == 0 {
+		t.Fatalf("status after restart: active %s (want %s), load %s, %d errors", st.ActiveVersion, good.ActiveVersion, st.LoadStatus, len(st.Errors))
+	}
+}
