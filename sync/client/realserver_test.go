@@ -1,11 +1,5 @@
-//go:build realserver
-
 // The client against the real server (server.New over store, auth and audit
-// on a temp dir, port :0). Behind the realserver build tag while the server
-// packages are still being written, so that their churn does not break this
-// package's tests:
-//
-//	go test -race -tags realserver ./sync/client -run Real
+// on a temp dir, port :0).
 package client_test
 
 import (
