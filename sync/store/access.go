@@ -33,8 +33,8 @@ type accessKey struct{ user, trajectory, kind string }
 // keeps creator access only while the family has no trajectory, and records
 // who lost the family in former_access.
 func recomputeAccess(ctx context.Context, tx *sql.Tx, family string, now int64) error {
-	rows, err := tx.QueryContext(ctx, `SELECT r.id, f.field, f.value FROM row_scopes r
-		JOIN fields f ON f.collection = r.collection AND f.id = r.id
+	rows, err := tx.QueryContext(ctx, `SELECT r.id, f.field, l.value FROM row_scopes r
+		JOIN fields f ON f.collection = r.collection AND f.id = r.id JOIN change_log l ON l.seq = f.seq
 		WHERE r.scope = ? AND r.collection = 'trajectories'
 		AND f.field IN ('lead_coach_id', 'co_coach_ids', 'status', '_deleted')`, schema.FamilyScope(family))
 	if err != nil {

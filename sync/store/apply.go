@@ -6,11 +6,30 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/samenplan/samenplan"
 	"github.com/samenplan/samenplan/sync/crdt"
 	"github.com/samenplan/samenplan/sync/protocol"
 	"github.com/samenplan/samenplan/sync/schema"
+)
+
+// Statements of every push, prepared once per region (writerQueries).
+const (
+	qLookupRows = `SELECT r.collection, r.id, r.scope FROM json_each(?) j
+		CROSS JOIN row_scopes r ON r.collection = j.value->>0 AND r.id = j.value->>1`
+	qLookupFields = `SELECT f.collection, f.id, f.field, l.value, f.hlc, f.seq FROM json_each(?) j
+		CROSS JOIN fields f ON f.collection = j.value->>0 AND f.id = j.value->>1 AND f.field = j.value->>2
+		CROSS JOIN change_log l ON l.seq = f.seq`
+	qStaleLogged = `SELECT count(*) FROM change_log WHERE id = ? AND collection = ? AND field = ? AND hlc = ? AND value = ?`
+	qConflict    = `INSERT INTO conflicts (collection, row_id, field, winner_seq, loser_seq, detected_at)
+		SELECT collection, id, field, ?, ?, ? FROM change_log WHERE seq = ?`
+	qQuarantine = `INSERT OR IGNORE INTO quarantine (device_id, user_id, batch_id, collection, row_id, field, value, hlc, scope, reason, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qScopeSum = `INSERT INTO scope_sums (scope, sum) VALUES (?, ?)
+		ON CONFLICT (scope) DO UPDATE SET sum = (sum | excluded.sum) & ~(sum & excluded.sum)`
+	qBatchGet = `SELECT response FROM batches WHERE device_id = ? AND batch_id = ?`
+	qBatchPut = `INSERT INTO batches (device_id, batch_id, response, received_at) VALUES (?, ?, ?, ?)`
 )
 
 // codeQuarantined reports a change kept aside in quarantine.
@@ -135,6 +154,10 @@ func (ap *applier) check(changes []protocol.Change) {
 		w := &ap.writes[i]
 		w.c = c
 		w.value = bytes.TrimSpace(c.Value)
+		if !utf8.Valid(w.value) {
+			ap.reject(i, samenplan.EINVALID, c.Field+": value is not UTF-8")
+			continue
+		}
 		if err := schema.CaseFile.Validate(c.Collection, c.Field, w.value); err != nil {
 			ap.reject(i, samenplan.ErrorCode(err), samenplan.ErrorMessage(err))
 			continue
@@ -219,8 +242,7 @@ func (ap *applier) lookup(ctx context.Context) error {
 		return nil
 	}
 	buf := jsonKeys(nil, len(keys), func(i int) []string { return []string{keys[i].collection, keys[i].id} })
-	st, err := ap.r.stmt(ctx, ap.tx, `SELECT r.collection, r.id, r.scope FROM json_each(?) j
-		CROSS JOIN row_scopes r ON r.collection = j.value->>0 AND r.id = j.value->>1`)
+	st, err := ap.r.stmt(ctx, ap.tx, qLookupRows)
 	if err != nil {
 		return err
 	}
@@ -260,8 +282,7 @@ func (ap *applier) lookup(ctx context.Context) error {
 		return nil
 	}
 	buf = jsonKeys(buf, len(fks), func(i int) []string { return []string{fks[i].collection, fks[i].id, fks[i].field} })
-	st, err = ap.r.stmt(ctx, ap.tx, `SELECT f.collection, f.id, f.field, f.value, f.hlc, f.seq FROM json_each(?) j
-		CROSS JOIN fields f ON f.collection = j.value->>0 AND f.id = j.value->>1 AND f.field = j.value->>2`)
+	st, err = ap.r.stmt(ctx, ap.tx, qLookupFields)
 	if err != nil {
 		return err
 	}
@@ -575,12 +596,12 @@ func (ap *applier) staleLogged(ctx context.Context, fk fieldKey, w *write) (bool
 		ap.staleSeen = make(map[fieldKey][][]byte)
 	}
 	ap.staleSeen[sk] = append(ap.staleSeen[sk], w.value)
-	st, err := ap.r.stmt(ctx, ap.tx, `SELECT count(*) FROM change_log WHERE collection = ? AND id = ? AND field = ? AND hlc = ? AND value = ?`)
+	st, err := ap.r.stmt(ctx, ap.tx, qStaleLogged)
 	if err != nil {
 		return false, err
 	}
 	var n int
-	if err := st.QueryRowContext(ctx, fk.collection, fk.id, fk.field, w.c.HLC, string(w.value)).Scan(&n); err != nil {
+	if err := st.QueryRowContext(ctx, fk.id, fk.collection, fk.field, w.c.HLC, string(w.value)).Scan(&n); err != nil {
 		return false, fmt.Errorf("look up log: %w", err)
 	}
 	return n > 0, nil
@@ -599,8 +620,7 @@ func (ap *applier) save(ctx context.Context) error {
 		return err
 	}
 	if len(ap.conflicts) > 0 {
-		st, err := ap.r.stmt(ctx, ap.tx, `INSERT INTO conflicts (collection, row_id, field, winner_seq, loser_seq, detected_at)
-			SELECT collection, id, field, ?, ?, ? FROM change_log WHERE seq = ?`)
+		st, err := ap.r.stmt(ctx, ap.tx, qConflict)
 		if err != nil {
 			return err
 		}
@@ -611,8 +631,7 @@ func (ap *applier) save(ctx context.Context) error {
 		}
 	}
 	if len(ap.quarantined) > 0 {
-		st, err := ap.r.stmt(ctx, ap.tx, `INSERT OR IGNORE INTO quarantine (device_id, user_id, batch_id, collection, row_id, field, value, hlc, scope, reason, received_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		st, err := ap.r.stmt(ctx, ap.tx, qQuarantine)
 		if err != nil {
 			return err
 		}
@@ -627,19 +646,20 @@ func (ap *applier) save(ctx context.Context) error {
 	return ap.saveAccess(ctx)
 }
 
+// saveLog appends the batch's log entries with multi-row INSERTs (measured
+// faster than one INSERT ... SELECT over a JSON array of the rows).
 func (ap *applier) saveLog(ctx context.Context) error {
 	if len(ap.logs) == 0 {
 		return nil
 	}
-	b := newBulk(ap.r, ap.tx, `INSERT INTO change_log (seq, collection, id, field, value, hlc, base, user_id, device_id, batch_id, received_at, outcome)`, "", 12)
+	b := newBulk(ap.r, ap.tx, logInsert, ap.actor.UserID, ap.device, ap.batchID, ap.now)
 	for _, e := range ap.logs {
-		outcome := "applied"
+		outcome := OutcomeApplied
 		if e.stale {
-			outcome = "stale"
+			outcome = OutcomeStale
 		}
 		w := e.w
-		if err := b.add(ctx, e.seq, w.c.Collection, w.c.ID, w.c.Field, string(w.value), w.c.HLC, w.c.Base,
-			ap.actor.UserID, ap.device, ap.batchID, ap.now, outcome); err != nil {
+		if err := b.add(ctx, e.seq, w.c.Collection, w.c.ID, w.c.Field, string(w.value), w.c.HLC, w.c.Base, outcome); err != nil {
 			return fmt.Errorf("append to log: %w", err)
 		}
 	}
@@ -649,9 +669,9 @@ func (ap *applier) saveLog(ctx context.Context) error {
 	return nil
 }
 
+// saveFields upserts the batch's new winners.
 func (ap *applier) saveFields(ctx context.Context) error {
-	b := newBulk(ap.r, ap.tx, `INSERT INTO fields (collection, id, field, value, hlc, seq)`,
-		` ON CONFLICT (collection, id, field) DO UPDATE SET value = excluded.value, hlc = excluded.hlc, seq = excluded.seq`, 6)
+	b := newBulk(ap.r, ap.tx, fieldsUpsert)
 	for _, e := range ap.logs {
 		if e.stale {
 			continue
@@ -661,7 +681,7 @@ func (ap *applier) saveFields(ctx context.Context) error {
 		if cur.seq != e.seq {
 			continue // overtaken later in the batch
 		}
-		if err := b.add(ctx, w.c.Collection, w.c.ID, w.c.Field, string(w.value), w.c.HLC, e.seq); err != nil {
+		if err := b.add(ctx, w.c.Collection, w.c.ID, w.c.Field, w.c.HLC, e.seq); err != nil {
 			return fmt.Errorf("save fields: %w", err)
 		}
 	}
@@ -676,7 +696,7 @@ func (ap *applier) saveFields(ctx context.Context) error {
 func (ap *applier) saveScopes(ctx context.Context) error {
 	sums := make(map[string]uint64, 4)
 	sums[ap.r.regionScope] = 0
-	b := newBulk(ap.r, ap.tx, `INSERT OR IGNORE INTO row_scopes (collection, id, scope)`, "", 3)
+	b := newBulk(ap.r, ap.tx, scopesInsert)
 	for _, row := range ap.rows {
 		if row.exists || row.code != "" || row.qscope != "" {
 			continue
@@ -724,8 +744,7 @@ func (ap *applier) saveScopes(ctx context.Context) error {
 			sums[s] ^= sum
 		}
 	}
-	st, err := ap.r.stmt(ctx, ap.tx, `INSERT INTO scope_sums (scope, sum) VALUES (?, ?)
-		ON CONFLICT (scope) DO UPDATE SET sum = (sum | excluded.sum) & ~(sum & excluded.sum)`)
+	st, err := ap.r.stmt(ctx, ap.tx, qScopeSum)
 	if err != nil {
 		return err
 	}

@@ -3,49 +3,111 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"strings"
 )
 
-// bulkChunk is the number of rows per multi-row INSERT: large enough to
+// bulkChunk is the most rows one multi-row INSERT carries: large enough to
 // amortize the per-statement cost of cgo and database/sql, small enough to
 // stay far below SQLite's limit on bound parameters.
 const bulkChunk = 64
 
-// bulk gathers rows for one multi-row INSERT statement and executes it in
-// chunks. head is "INSERT INTO t (a, b)", tail what follows the VALUES list.
-type bulk struct {
-	r    *Region
-	tx   *sql.Tx
-	head string
-	tail string
-	cols int
-	args []any
+// chunkSizes are the statement sizes prepared per bulk insert: a remainder
+// is written as a sum of powers of two, so every statement is prepared once.
+var chunkSizes = []int{64, 32, 16, 8, 4, 2, 1}
+
+// bulkSpec is one multi-row INSERT: head is "INSERT INTO t (a, b)", tail
+// what follows the VALUES list, row the placeholders of one row: "?" for a
+// value of the row, "?1".."?9" for a value shared by every row of the
+// statement (bound once per statement, not once per row).
+type bulkSpec struct {
+	head, tail string
+	row        []string
+	shared     int // number of shared values
+	cols       int // number of "?" in row
+	queries    map[int]string
 }
 
-func newBulk(r *Region, tx *sql.Tx, head, tail string, cols int) *bulk {
-	return &bulk{r: r, tx: tx, head: head, tail: tail, cols: cols, args: make([]any, 0, cols*bulkChunk)}
+func newSpec(head, tail string, shared int, row ...string) bulkSpec {
+	b := bulkSpec{head: head, tail: tail, row: row, shared: shared, queries: map[int]string{}}
+	for _, p := range row {
+		if p == "?" {
+			b.cols++
+		}
+	}
+	for _, n := range chunkSizes {
+		b.queries[n] = b.build(n)
+	}
+	return b
 }
 
-func (b *bulk) query(rows int) string {
+// query returns the statement for rows rows.
+func (b bulkSpec) query(rows int) string {
+	if q, ok := b.queries[rows]; ok {
+		return q
+	}
+	return b.build(rows)
+}
+
+var (
+	logInsert = newSpec(`INSERT INTO change_log (seq, collection, id, field, value, hlc, base, user_id, device_id, batch_id, received_at, outcome)`, "",
+		4, "?", "?", "?", "?", "?", "?", "?", "?1", "?2", "?3", "?4", "?")
+	fieldsUpsert = newSpec(`INSERT INTO fields (collection, id, field, hlc, seq)`,
+		` ON CONFLICT (collection, id, field) DO UPDATE SET hlc = excluded.hlc, seq = excluded.seq`, 0, "?", "?", "?", "?", "?")
+	scopesInsert = newSpec(`INSERT OR IGNORE INTO row_scopes (collection, id, scope)`, "", 0, "?", "?", "?")
+	bulkSpecs    = []bulkSpec{logInsert, fieldsUpsert, scopesInsert}
+)
+
+func (b bulkSpec) build(rows int) string {
 	var sb strings.Builder
-	one := "(" + strings.Repeat("?,", b.cols-1) + "?)"
-	sb.Grow(len(b.head) + len(b.tail) + rows*(len(one)+1) + 8)
 	sb.WriteString(b.head)
 	sb.WriteString(" VALUES ")
+	n := b.shared
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
-		sb.WriteString(one)
+		sb.WriteByte('(')
+		for j, p := range b.row {
+			if j > 0 {
+				sb.WriteByte(',')
+			}
+			if p == "?" {
+				n++
+				sb.WriteString("?" + strconv.Itoa(n))
+			} else {
+				sb.WriteString(p)
+			}
+		}
+		sb.WriteByte(')')
 	}
 	sb.WriteString(b.tail)
 	return sb.String()
 }
 
+// bulk gathers the rows of one bulkSpec and executes them in chunks.
+type bulk struct {
+	spec    bulkSpec
+	r       *Region
+	tx      *sql.Tx
+	shared  int
+	args    []any // shared values, then the rows gathered
+	execBuf []any
+}
+
+func newBulk(r *Region, tx *sql.Tx, spec bulkSpec, shared ...any) *bulk {
+	if len(shared) != spec.shared {
+		panic("store: bulk insert with the wrong number of shared values")
+	}
+	b := &bulk{spec: spec, r: r, tx: tx, shared: len(shared), args: make([]any, 0, len(shared)+spec.cols*bulkChunk)}
+	b.args = append(b.args, shared...)
+	return b
+}
+
 // add appends one row; it executes a full chunk when one is gathered.
 func (b *bulk) add(ctx context.Context, vals ...any) error {
 	b.args = append(b.args, vals...)
-	if len(b.args) == b.cols*bulkChunk {
+	if len(b.args)-b.shared == b.spec.cols*bulkChunk {
 		return b.flush(ctx)
 	}
 	return nil
@@ -53,18 +115,38 @@ func (b *bulk) add(ctx context.Context, vals ...any) error {
 
 // flush executes the rows gathered so far.
 func (b *bulk) flush(ctx context.Context) error {
-	rows := len(b.args) / b.cols
-	if rows == 0 {
-		return nil
+	cols := b.spec.cols
+	rows := (len(b.args) - b.shared) / cols
+	off := 0
+	for _, size := range chunkSizes {
+		for rows-off >= size {
+			st, err := b.r.stmt(ctx, b.tx, b.spec.query(size))
+			if err != nil {
+				return err
+			}
+			args := b.args[:b.shared+size*cols]
+			if off > 0 {
+				b.execBuf = append(append(b.execBuf[:0], b.args[:b.shared]...), b.args[b.shared+off*cols:b.shared+(off+size)*cols]...)
+				args = b.execBuf
+			}
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				return err
+			}
+			off += size
+		}
 	}
-	// Full chunks and small remainders use statements prepared once per
-	// region; other sizes are rare enough to prepare per call.
-	st, err := b.r.stmt(ctx, b.tx, b.query(rows))
-	if err != nil {
-		return err
+	clear(b.args[b.shared:])
+	b.args = b.args[:b.shared]
+	return nil
+}
+
+// writerQueries lists every statement a push runs, to prepare them once.
+func writerQueries() []string {
+	qs := []string{qLookupRows, qLookupFields, qStaleLogged, qConflict, qQuarantine, qScopeSum, qBatchGet, qBatchPut}
+	for _, b := range bulkSpecs {
+		for _, n := range chunkSizes {
+			qs = append(qs, b.query(n))
+		}
 	}
-	_, err = st.ExecContext(ctx, b.args...)
-	clear(b.args)
-	b.args = b.args[:0]
-	return err
+	return qs
 }

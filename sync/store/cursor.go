@@ -41,7 +41,6 @@ func (c cursor) encode() string {
 	return base64.RawURLEncoding.EncodeToString(buf)
 }
 
-
 // decodeCursor parses a cursor of region; "" is the start. Anything that
 // does not decode exactly, names a scope twice or is inconsistent is an
 // *samenplan.Error with code invalid.

@@ -229,10 +229,12 @@ func (r *Region) page(ctx context.Context, tx *sql.Tx, c cursor, limit int) ([]p
 	if slices.Contains(c.H, r.regionScope) {
 		held, err = r.readAll(ctx, tx, c.S, n)
 	} else if len(c.H) > 0 {
-		held, err = r.readRows(ctx, tx, `SELECT f.collection, f.id, f.field, f.value, f.hlc, f.seq, r.scope
-			FROM fields f INDEXED BY fields_seq CROSS JOIN row_scopes r ON r.collection = f.collection AND r.id = f.id
-			WHERE f.seq > ?1 AND r.scope IN (SELECT value FROM json_each(?2))
-			ORDER BY f.seq LIMIT ?3`, c.S, jsonStrings(c.H), n)
+		held, err = r.readRows(ctx, tx, `SELECT l.collection, l.id, l.field, l.value, l.hlc, l.seq, r.scope
+			FROM change_log l
+			CROSS JOIN fields f ON f.collection = l.collection AND f.id = l.id AND f.field = l.field
+			CROSS JOIN row_scopes r ON r.collection = l.collection AND r.id = l.id
+			WHERE l.seq > ?1 AND f.seq = l.seq AND r.scope IN (SELECT value FROM json_each(?2))
+			ORDER BY l.seq LIMIT ?3`, c.S, jsonStrings(c.H), n)
 	}
 	if err != nil {
 		return nil, false, err
@@ -240,9 +242,10 @@ func (r *Region) page(ctx context.Context, tx *sql.Tx, c cursor, limit int) ([]p
 	if slices.Contains(c.P, r.regionScope) {
 		pending, err = r.readAll(ctx, tx, c.A, n)
 	} else if len(c.P) > 0 {
-		pending, err = r.readRows(ctx, tx, `SELECT f.collection, f.id, f.field, f.value, f.hlc, f.seq, r.scope
+		pending, err = r.readRows(ctx, tx, `SELECT f.collection, f.id, f.field, l.value, f.hlc, f.seq, r.scope
 			FROM json_each(?2) j CROSS JOIN row_scopes r INDEXED BY row_scopes_scope ON r.scope = j.value
 			CROSS JOIN fields f ON f.collection = r.collection AND f.id = r.id
+			CROSS JOIN change_log l ON l.seq = f.seq
 			WHERE f.seq > ?1
 			ORDER BY f.seq LIMIT ?3`, c.A, jsonStrings(c.P), n)
 	}
@@ -280,8 +283,9 @@ func mergeBySeq(a, b []pulled) []pulled {
 }
 
 func (r *Region) readAll(ctx context.Context, tx *sql.Tx, after int64, n int) ([]pulled, error) {
-	return r.readRows(ctx, tx, `SELECT collection, id, field, value, hlc, seq, ?3 FROM fields
-		WHERE seq > ?1 ORDER BY seq LIMIT ?2`, after, n, r.regionScope)
+	return r.readRows(ctx, tx, `SELECT l.collection, l.id, l.field, l.value, l.hlc, l.seq, ?3 FROM change_log l
+		CROSS JOIN fields f ON f.collection = l.collection AND f.id = l.id AND f.field = l.field
+		WHERE l.seq > ?1 AND f.seq = l.seq ORDER BY l.seq LIMIT ?2`, after, n, r.regionScope)
 }
 
 // names interns the few collection, field and scope names a page repeats.

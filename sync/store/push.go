@@ -41,7 +41,11 @@ func (r *Region) Push(ctx context.Context, a Actor, req protocol.PushRequest) (p
 	defer tx.Rollback()
 
 	var first string
-	err = tx.QueryRowContext(ctx, `SELECT response FROM batches WHERE device_id = ? AND batch_id = ?`, req.DeviceID, req.BatchID).Scan(&first)
+	get, err := r.stmt(ctx, tx, qBatchGet)
+	if err != nil {
+		return protocol.PushResponse{}, fmt.Errorf("push %s: %w", req.BatchID, err)
+	}
+	err = get.QueryRowContext(ctx, req.DeviceID, req.BatchID).Scan(&first)
 	if err == nil {
 		var resp protocol.PushResponse
 		if err := json.Unmarshal([]byte(first), &resp); err != nil {
@@ -68,7 +72,11 @@ func (r *Region) Push(ctx context.Context, a Actor, req protocol.PushRequest) (p
 	if err != nil {
 		return protocol.PushResponse{}, fmt.Errorf("push %s: %w", req.BatchID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO batches (device_id, batch_id, response, received_at) VALUES (?, ?, ?, ?)`,
+	put, err := r.stmt(ctx, tx, qBatchPut)
+	if err != nil {
+		return protocol.PushResponse{}, fmt.Errorf("push %s: %w", req.BatchID, err)
+	}
+	if _, err := put.ExecContext(ctx,
 		req.DeviceID, req.BatchID, string(buf), ap.now); err != nil {
 		return protocol.PushResponse{}, fmt.Errorf("push %s: remember batch: %w", req.BatchID, err)
 	}

@@ -42,7 +42,7 @@ const (
 // has an empty history.
 func (r *Region) History(ctx context.Context, collection, id string) ([]HistoryEntry, error) {
 	rows, err := r.db.Reader.QueryContext(ctx, `SELECT seq, field, value, hlc, base, user_id, device_id, batch_id, received_at, outcome
-		FROM change_log WHERE collection = ? AND id = ? ORDER BY seq`, collection, id)
+		FROM change_log WHERE id = ? AND collection = ? ORDER BY seq`, id, collection)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s/%s: %w", collection, id, err)
 	}
@@ -313,7 +313,8 @@ func (r *Region) ScanSeq(ctx context.Context, fn func(protocol.Change) error) (i
 	if err != nil {
 		return 0, fmt.Errorf("scan: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT collection, id, field, value, hlc FROM fields ORDER BY collection, id, field`)
+	rows, err := tx.QueryContext(ctx, `SELECT f.collection, f.id, f.field, l.value, f.hlc FROM fields f
+		CROSS JOIN change_log l ON l.seq = f.seq ORDER BY f.collection, f.id, f.field`)
 	if err != nil {
 		return 0, fmt.Errorf("scan: %w", err)
 	}

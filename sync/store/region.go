@@ -56,12 +56,17 @@ func openRegion(ctx context.Context, path, name string, opts Options) (*Region, 
 		db.Close()
 		return nil, fmt.Errorf("region %s: %w", name, err)
 	}
-	return &Region{
+	r := &Region{
 		name: name, db: db, opts: opts,
 		regionScope: RegionScopePrefix + name,
 		intakeScope: schema.IntakeScope(name),
 		stmts:       make(map[string]*sql.Stmt),
-	}, nil
+	}
+	if err := r.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 // Name returns the region's name.
@@ -70,12 +75,12 @@ func (r *Region) Name() string { return r.name }
 // DB returns the region's database, for tests and tools (integrity checks).
 func (r *Region) DB() *DB { return r.db }
 
-// stmt returns the writer statement for query, prepared once per region and
-// bound to tx. The caller holds r.mu.
+// stmt returns the writer statement for query bound to tx. Statements
+// listed in writerQueries are prepared once when the region opens (the
+// writer pool has one connection, and while tx holds it nothing can be
+// prepared on the pool); any other query is prepared on tx itself and lives
+// as long as tx.
 func (r *Region) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
-	// The writer pool has one connection and tx holds it: preparing on the
-	// pool here would wait for tx forever. A statement that is not cached yet
-	// is prepared on tx itself (and lives as long as tx).
 	if s, ok := r.stmts[query]; ok {
 		return tx.StmtContext(ctx, s), nil
 	}
@@ -84,6 +89,19 @@ func (r *Region) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt,
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
 	return s, nil
+}
+
+// prepare prepares the writer statements of every push, before any
+// transaction holds the writer connection.
+func (r *Region) prepare(ctx context.Context) error {
+	for _, q := range writerQueries() {
+		s, err := r.db.Writer.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("region %s: prepare %q: %w", r.name, q, err)
+		}
+		r.stmts[q] = s
+	}
+	return nil
 }
 
 // maxSeq returns the highest change_log seq ever handed out.
