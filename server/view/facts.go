@@ -42,7 +42,7 @@ func LoadRows(ctx context.Context, r *store.Region) (Rows, error) {
 	}
 	for _, coll := range rows {
 		for id, row := range coll {
-			if b(row, crdt.Deleted) {
+			if b(jsonRow(row), crdt.Deleted) {
 				delete(coll, id)
 			}
 		}
@@ -50,29 +50,9 @@ func LoadRows(ctx context.Context, r *store.Region) (Rows, error) {
 	return rows, nil
 }
 
-func str(row map[string]json.RawMessage, f string) string {
-	var s string
-	_ = json.Unmarshal(row[f], &s)
-	return s
-}
-
-func b(row map[string]json.RawMessage, f string) bool {
-	var v bool
-	_ = json.Unmarshal(row[f], &v)
-	return v
-}
-
-func date(row map[string]json.RawMessage, f string) rules.Date {
-	d, err := rules.ParseDate(str(row, f))
-	if err != nil {
-		return rules.Date{}
-	}
-	return d
-}
-
 // OpenReferral reports whether a referral still waits for a decision.
 func OpenReferral(row map[string]json.RawMessage) bool {
-	s := str(row, "status")
+	s := str(jsonRow(row), "status")
 	return s == "" || s == "open"
 }
 
@@ -80,11 +60,11 @@ func OpenReferral(row map[string]json.RawMessage) bool {
 func YearCounts(rows Rows, today rules.Date) rules.YearCountFacts {
 	var y rules.YearCountFacts
 	for _, t := range rows["trajectories"] {
-		started := date(t, "started_on")
+		started := date(jsonRow(t), "started_on")
 		if started.IsZero() || started.Time().Year() != today.Time().Year() {
 			continue
 		}
-		if b(t, "mandated") {
+		if b(jsonRow(t), "mandated") {
 			y.StartedMandated++
 		} else {
 			y.StartedNonMandated++
@@ -94,21 +74,14 @@ func YearCounts(rows Rows, today rules.Date) rules.YearCountFacts {
 }
 
 // IntakeInputs returns the intake facts of every open referral of the
-// region, in id order, as the intake rules see them.
+// region, in id order, as the intake rules see them. The read model builds
+// its live eligibility through the same decoders and intakeInput.
 func IntakeInputs(rows Rows, region string, today rules.Date) []rules.IntakeInput {
-	members := map[string][]rules.MemberFacts{}
-	pregnant := map[string]bool{}
-	for _, p := range rows["persons"] {
+	members := map[string][]Member{}
+	for _, id := range sortedKeys(rows["persons"]) {
+		p := jsonRow(rows["persons"][id])
 		fam := str(p, "family_id")
-		role := str(p, "role")
-		m := rules.MemberFacts{Role: role, BirthDate: date(p, "birth_date"), Willing: b(p, "willing")}
-		if !m.BirthDate.IsZero() {
-			m.AgeYears = ageYears(m.BirthDate.Time(), today.Time())
-		}
-		if role == "unborn" {
-			pregnant[fam] = true
-		}
-		members[fam] = append(members[fam], m)
+		members[fam] = append(members[fam], decodeMember(id, p, today))
 	}
 	year := YearCounts(rows, today)
 	var out []rules.IntakeInput
@@ -116,22 +89,20 @@ func IntakeInputs(rows Rows, region string, today rules.Date) []rules.IntakeInpu
 		if !OpenReferral(r) {
 			continue
 		}
-		fam := str(r, "family_id")
-		out = append(out, rules.IntakeInput{
-			ID: id, Region: region, Today: today,
-			Referral: rules.ReferralFacts{
-				ReceivedOn: date(r, "received_on"), Channel: str(r, "channel"), Municipality: str(r, "municipality"),
-				Mandated: b(r, "mandated"), Articulated: b(r, "articulated"), Crisis: b(r, "crisis"),
-				NRTJRequested: b(r, "nrtj_requested"), RTJWithinMonth: b(r, "rtj_within_month"),
-				InnovativeHelpAvailable: b(r, "innovative_help_available"), OtherHelpWithinMonth: b(r, "other_help_within_month"),
-				Consent: b(r, "consent"),
-			},
-			Family: rules.FamilyFacts{Members: members[fam], Pregnancy: pregnant[fam]},
-			Year:   year,
-		})
+		ref := decodeReferral(id, region, jsonRow(r))
+		out = append(out, intakeInput(ref, members[ref.FamilyID], year, today))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func ageYears(born, on time.Time) int {

@@ -1,0 +1,87 @@
+package view
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/samenplan/samenplan/rules"
+)
+
+// fields is one row's current values by field name, whatever holds them: the
+// JSON rows of LoadRows or the model's LWW cells. Decoding goes through it
+// so the dry run and the read model read a row the same way.
+type fields interface {
+	get(field string) []byte
+}
+
+// jsonRow is a row of Rows.
+type jsonRow map[string]json.RawMessage
+
+func (r jsonRow) get(f string) []byte { return r[f] }
+
+// The decoders below read the values the schema admits (sync/schema) and
+// give the zero value for null, a missing field or anything malformed: the
+// store validated every value, so malformed means "not set" here.
+
+func sv(v []byte) string {
+	if len(v) < 2 || v[0] != '"' {
+		return ""
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1])
+	}
+	var s string
+	_ = json.Unmarshal(v, &s)
+	return s
+}
+
+func bv(v []byte) bool { return len(v) == 4 && string(v) == "true" }
+
+func iv(v []byte) int {
+	if n, err := strconv.Atoi(string(v)); err == nil {
+		return n
+	}
+	var f float64
+	if json.Unmarshal(v, &f) != nil {
+		return 0
+	}
+	return int(f)
+}
+
+func dv(v []byte) rules.Date {
+	s := sv(v)
+	if s == "" {
+		return rules.Date{}
+	}
+	d, err := rules.ParseDate(s)
+	if err != nil {
+		return rules.Date{}
+	}
+	return d
+}
+
+func tv(v []byte) time.Time {
+	t, err := time.Parse(time.RFC3339, sv(v))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+func lv(v []byte) []string {
+	if len(v) == 0 || v[0] != '[' {
+		return nil
+	}
+	var out []string
+	_ = json.Unmarshal(v, &out)
+	return out
+}
+
+func str(r fields, f string) string      { return sv(r.get(f)) }
+func b(r fields, f string) bool          { return bv(r.get(f)) }
+func date(r fields, f string) rules.Date { return dv(r.get(f)) }
+func stamp(r fields, f string) time.Time { return tv(r.get(f)) }
+func list(r fields, f string) []string   { return lv(r.get(f)) }
+func integer(r fields, f string) int     { return iv(r.get(f)) }

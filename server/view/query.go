@@ -1,0 +1,298 @@
+package view
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/samenplan/samenplan/rules"
+)
+
+// Every query below reads one memdb snapshot: what it returns is the state
+// after some whole number of commits. Returned pointers are shared and must
+// not be modified.
+
+// Case returns a family's consolidated case, or false when the model has no
+// such family (or it is deleted). It does not check access.
+func (m *Model) Case(id string) (*Case, bool) {
+	o, err := m.db.Txn(false).First(tCases, iID, id)
+	if err != nil || o == nil {
+		return nil, false
+	}
+	return o.(*Case), true
+}
+
+// Filter selects cases; empty fields match everything.
+type Filter struct {
+	Region string
+	// Coach matches cases she holds: lead or co-coach of a trajectory that
+	// is not closed.
+	Coach string
+	// Status is a trajectory status (active, paused, closed), StatusIntake or
+	// StatusNone.
+	Status string
+	// Q matches the label, the municipality or a member's name, ignoring case.
+	Q string
+	// Signal is a signal id that must have fired for the case.
+	Signal string
+	// Limit caps the page (0: no cap); Offset skips that many matches.
+	Limit, Offset int
+}
+
+// Cases returns a page of the cases matching f, in label order, and how
+// many match in all.
+func (m *Model) Cases(f Filter) ([]CaseSummary, int) {
+	txn := m.db.Txn(false)
+	var (
+		it      memdb.ResultIterator
+		err     error
+		ordered bool // the index already gives the label order
+	)
+	switch {
+	case f.Coach != "" && f.Region != "":
+		it, err = txn.Get(tCases, iCoach, f.Coach, f.Region)
+	case f.Coach != "":
+		it, err = txn.Get(tCases, iCoach, f.Coach)
+	case f.Signal != "" && f.Region != "":
+		it, err = txn.Get(tCases, iSignal, f.Region, f.Signal)
+	case f.Status != "" && f.Region != "":
+		it, err = txn.Get(tCases, iRegionStatus, f.Region, f.Status)
+	case f.Region != "":
+		it, err = txn.Get(tCases, iRegion+"_prefix", f.Region)
+		ordered = true
+	default:
+		it, err = txn.Get(tCases, iID)
+	}
+	if err != nil {
+		return nil, 0
+	}
+	q := strings.ToLower(strings.TrimSpace(f.Q))
+	var hits []*Case
+	for o := it.Next(); o != nil; o = it.Next() {
+		c := o.(*Case)
+		if (f.Region != "" && c.region != f.Region) || (f.Status != "" && c.Status != f.Status) ||
+			(q != "" && !strings.Contains(c.search, q)) || (f.Signal != "" && !hasSignal(c, f.Signal)) ||
+			(f.Coach != "" && !hasCoach(c, f.Coach)) {
+			continue
+		}
+		hits = append(hits, c)
+	}
+	if !ordered {
+		sort.Slice(hits, func(i, j int) bool { return hits[i].sortKey < hits[j].sortKey })
+	}
+	total := len(hits)
+	hits = page(hits, f.Offset, f.Limit)
+	out := make([]CaseSummary, len(hits))
+	for i, c := range hits {
+		out[i] = c.Summary()
+	}
+	return out, total
+}
+
+func page[T any](xs []T, offset, limit int) []T {
+	if offset > 0 {
+		if offset >= len(xs) {
+			return nil
+		}
+		xs = xs[offset:]
+	}
+	if limit > 0 && limit < len(xs) {
+		xs = xs[:limit]
+	}
+	return xs
+}
+
+func hasSignal(c *Case, id string) bool {
+	for _, s := range c.Signals {
+		if s.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func hasCoach(c *Case, id string) bool {
+	for _, co := range c.Coaches {
+		if co == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Referral returns a referral, or false.
+func (m *Model) Referral(id string) (*Referral, bool) {
+	o, err := m.db.Txn(false).First(tReferrals, iID, id)
+	if err != nil || o == nil {
+		return nil, false
+	}
+	return o.(*Referral), true
+}
+
+// Referrals returns the region's referrals with status ("" for all; "open"
+// includes referrals without a status), oldest received first.
+func (m *Model) Referrals(region, status string) []*Referral {
+	txn := m.db.Txn(false)
+	var it memdb.ResultIterator
+	var err error
+	if status == "" {
+		it, err = txn.Get(tReferrals, iRegion, region)
+	} else {
+		it, err = txn.Get(tReferrals, iRegionStatus, region, status)
+	}
+	if err != nil {
+		return nil
+	}
+	var out []*Referral
+	for o := it.Next(); o != nil; o = it.Next() {
+		out = append(out, o.(*Referral))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.ReceivedOn.Time().Equal(b.ReceivedOn.Time()) {
+			return a.ReceivedOn.Time().Before(b.ReceivedOn.Time())
+		}
+		return a.ID < b.ID
+	})
+	return out
+}
+
+// OpenReferrals returns the region's undecided referrals ranked for the
+// intake board: eligible first, then by priority (highest first), then by
+// received_on (oldest first). Without active rules they rank by received_on.
+func (m *Model) OpenReferrals(region string) []*Referral {
+	out := m.Referrals(region, "open")
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Eligibility, out[j].Eligibility
+		ae, be := a != nil && a.Eligible, b != nil && b.Eligible
+		if ae != be {
+			return ae
+		}
+		var ap, bp float64
+		if a != nil {
+			ap = a.Priority
+		}
+		if b != nil {
+			bp = b.Priority
+		}
+		return ap > bp
+	})
+	return out
+}
+
+// Consults returns the region's consults at or after from and before to (a
+// zero bound is open), oldest first.
+func (m *Model) Consults(region string, from, to time.Time) []*Consult {
+	lo := ""
+	if !from.IsZero() {
+		lo = from.UTC().Format(atLayout)
+	}
+	it, err := m.db.Txn(false).LowerBound(tConsults, iRegionAt, region, lo)
+	if err != nil {
+		return nil
+	}
+	var out []*Consult
+	for o := it.Next(); o != nil; o = it.Next() {
+		c := o.(*Consult)
+		if c.Region != region || (!to.IsZero() && !c.At.Before(to)) {
+			break
+		}
+		if !from.IsZero() && c.At.Before(from) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// CoachLoad returns, per coach, the region's running families (trajectory
+// active or paused) she holds as lead or co-coach: the active_families of
+// the capacity rules.
+func (m *Model) CoachLoad(region string) map[string]int {
+	txn := m.db.Txn(false)
+	load := map[string]int{}
+	for _, status := range []string{"active", "paused"} {
+		it, err := txn.Get(tCases, iRegionStatus, region, status)
+		if err != nil {
+			return nil
+		}
+		for o := it.Next(); o != nil; o = it.Next() {
+			for _, co := range o.(*Case).Coaches {
+				load[co]++
+			}
+		}
+	}
+	return load
+}
+
+// YearCounts counts the region's trajectories started in year (closed ones
+// included, deleted ones not): the year.* of the rules.
+func (m *Model) YearCounts(region string, year int) rules.YearCountFacts {
+	o, err := m.db.Txn(false).First(tYears, iID, region, itoa(year))
+	if err != nil || o == nil {
+		return rules.YearCountFacts{}
+	}
+	return o.(*yearRow).counts
+}
+
+var severityRank = map[string]int{"critical": 0, "alert": 1, "warning": 2, "info": 3}
+
+func rankOf(sev string) int {
+	if r, ok := severityRank[sev]; ok {
+		return r
+	}
+	return len(severityRank)
+}
+
+// Signals returns the region's fired signals, most severe first, then by
+// family and subject.
+func (m *Model) Signals(region string) []Signal {
+	it, err := m.db.Txn(false).Get(tSignals, iRegion+"_prefix", region)
+	if err != nil {
+		return nil
+	}
+	var out []Signal
+	for o := it.Next(); o != nil; o = it.Next() {
+		out = append(out, o.(*signalRow).Signal)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if ra, rb := rankOf(a.Severity), rankOf(b.Severity); ra != rb {
+			return ra < rb
+		}
+		if a.FamilyID != b.FamilyID {
+			return a.FamilyID < b.FamilyID
+		}
+		if a.SubjectID != b.SubjectID {
+			return a.SubjectID < b.SubjectID
+		}
+		return a.ID < b.ID
+	})
+	return out
+}
+
+// Info says how far the model is with a region, or false when it has never
+// seen it.
+func (m *Model) Info(region string) (RegionInfo, bool) {
+	o, err := m.db.Txn(false).First(tRegions, iID, region)
+	if err != nil || o == nil {
+		return RegionInfo{}, false
+	}
+	return *o.(*RegionInfo), true
+}
+
+// Subscribe returns a channel of events, one per changed family, referral
+// without family or consult, after each applied commit; it is closed when
+// ctx is done. A subscriber that falls more than 256 events behind loses
+// events and then receives one EventResync (see Dropped); Apply never waits
+// for it.
+func (m *Model) Subscribe(ctx context.Context) <-chan Event { return m.events.subscribe(ctx) }
+
+// Dropped counts the events lost by slow subscribers so far.
+func (m *Model) Dropped() int64 { return m.events.dropped.Load() }
+
+func itoa(n int) string { return strconv.Itoa(n) }

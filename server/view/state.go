@@ -1,0 +1,240 @@
+package view
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/samenplan/samenplan/rules"
+	"github.com/samenplan/samenplan/sync/crdt"
+	"github.com/samenplan/samenplan/sync/protocol"
+	"github.com/samenplan/samenplan/sync/schema"
+)
+
+// cell is a field's winning write. Only the value and the stamp are kept:
+// collection, row and field are the keys of the maps that hold it.
+type cell struct {
+	v   json.RawMessage
+	hlc string
+}
+
+// wins reports whether write c beats cur, as crdt.Wins does: the higher
+// stamp (whose wire form sorts as the clock), then the higher value bytes.
+func (c cell) wins(cur cell) bool {
+	if c.hlc != cur.hlc {
+		return c.hlc > cur.hlc
+	}
+	return bytes.Compare(c.v, cur.v) > 0
+}
+
+// rawRow is a row's current state: per field, the winning write.
+type rawRow struct {
+	cells map[string]cell
+	// parent is the parent id the row is filed under in regionState.kids.
+	parent string
+}
+
+func (r *rawRow) get(f string) []byte { return r.cells[f].v }
+
+func (r *rawRow) deleted() bool { return bv(r.cells[crdt.Deleted].v) }
+
+// parentField is the field naming each collection's parent row.
+var parentField = map[string]string{
+	"persons":         "family_id",
+	"referrals":       "family_id",
+	"trajectories":    "family_id",
+	"network_members": "family_id",
+	"plan_goals":      "trajectory_id",
+	"contacts":        "trajectory_id",
+}
+
+// names interns the schema's collection and field names, so the millions of
+// cells of a region share one copy of each map key.
+var names = func() map[string]string {
+	m := map[string]string{}
+	for _, c := range schema.CaseFile.Collections {
+		m[c.Name] = c.Name
+		for _, f := range c.Fields {
+			m[f.Name] = f.Name
+		}
+	}
+	return m
+}()
+
+func intern(s string) string {
+	if n, ok := names[s]; ok {
+		return n
+	}
+	return s
+}
+
+type rowKey struct{ coll, id string }
+
+// trajectoryCount is what a trajectory adds to the year counts.
+type trajectoryCount struct {
+	year     int
+	mandated bool
+}
+
+// regionState is a region's current state as the LWW winners of every field,
+// with the parent index the model needs to find a family's rows. It is
+// guarded by Model.mu.
+type regionState struct {
+	name string
+	rows map[string]map[string]*rawRow // collection → id → row
+	// kids files rows under their parent: parent id → collection → ids.
+	kids map[string]map[string]map[string]struct{}
+	// counted is each trajectory's share of the year counts; years the sums.
+	counted map[string]trajectoryCount
+	years   map[int]rules.YearCountFacts
+	// conflicts counts recorded conflicts per row; quarantined the open
+	// quarantined writes per family (both from the store, see SyncCounts).
+	conflicts   map[rowKey]int
+	quarantined map[string]int
+	seq         int64
+	built       bool
+	version     string // the rules version the region was last computed with
+}
+
+func newRegionState(name string) *regionState {
+	return &regionState{
+		name: name, rows: map[string]map[string]*rawRow{}, kids: map[string]map[string]map[string]struct{}{},
+		counted: map[string]trajectoryCount{}, years: map[int]rules.YearCountFacts{},
+		conflicts: map[rowKey]int{}, quarantined: map[string]int{},
+	}
+}
+
+func (s *regionState) row(coll, id string) *rawRow {
+	if rs := s.rows[coll]; rs != nil {
+		return rs[id]
+	}
+	return nil
+}
+
+// live returns the row unless it is missing or deleted.
+func (s *regionState) live(coll, id string) *rawRow {
+	r := s.row(coll, id)
+	if r == nil || r.deleted() {
+		return nil
+	}
+	return r
+}
+
+// merge applies one write; it reports whether it became the field's value.
+func (s *regionState) merge(c protocol.Change) bool {
+	coll := intern(c.Collection)
+	rs := s.rows[coll]
+	if rs == nil {
+		rs = map[string]*rawRow{}
+		s.rows[coll] = rs
+	}
+	r := rs[c.ID]
+	if r == nil {
+		r = &rawRow{cells: make(map[string]cell, 8)}
+		rs[c.ID] = r
+	}
+	field := intern(c.Field)
+	in := cell{v: c.Value, hlc: c.HLC}
+	if cur, ok := r.cells[field]; ok && !in.wins(cur) {
+		return false
+	}
+	r.cells[field] = in
+	return true
+}
+
+// refile moves a row under its current parent; it returns the former and
+// the current parent id.
+func (s *regionState) refile(coll, id string) (old, cur string) {
+	pf, ok := parentField[coll]
+	if !ok {
+		return "", ""
+	}
+	r := s.row(coll, id)
+	if r == nil {
+		return "", ""
+	}
+	old, cur = r.parent, str(r, pf)
+	if old == cur {
+		return old, cur
+	}
+	if old != "" {
+		if m := s.kids[old]; m != nil {
+			delete(m[coll], id)
+		}
+	}
+	if cur != "" {
+		m := s.kids[cur]
+		if m == nil {
+			m = map[string]map[string]struct{}{}
+			s.kids[cur] = m
+		}
+		set := m[coll]
+		if set == nil {
+			set = map[string]struct{}{}
+			m[coll] = set
+		}
+		set[id] = struct{}{}
+	}
+	r.parent = cur
+	return old, cur
+}
+
+// children returns the ids of parent's rows in coll (deleted ones included).
+func (s *regionState) children(parent, coll string) map[string]struct{} {
+	return s.kids[parent][coll]
+}
+
+// familyOf returns the family a row belongs to, or "".
+func (s *regionState) familyOf(coll, id string) string {
+	switch coll {
+	case "families":
+		return id
+	case "plan_goals", "contacts":
+		r := s.row(coll, id)
+		if r == nil || r.parent == "" {
+			return ""
+		}
+		if t := s.row("trajectories", r.parent); t != nil {
+			return t.parent
+		}
+		return ""
+	}
+	if r := s.row(coll, id); r != nil {
+		return r.parent
+	}
+	return ""
+}
+
+// recount updates a trajectory's share of the year counts; it reports
+// whether the counts changed.
+func (s *regionState) recount(id string) bool {
+	old, had := s.counted[id]
+	var cur trajectoryCount
+	has := false
+	if r := s.live("trajectories", id); r != nil {
+		if d := date(r, "started_on"); !d.IsZero() {
+			cur, has = trajectoryCount{year: d.Time().Year(), mandated: b(r, "mandated")}, true
+		}
+	}
+	if had == has && old == cur {
+		return false
+	}
+	if had {
+		s.add(old, -1)
+		delete(s.counted, id)
+	}
+	if has {
+		s.add(cur, 1)
+		s.counted[id] = cur
+	}
+	return true
+}
+
+func (s *regionState) add(t trajectoryCount, n int) {
+	y := s.years[t.year]
+	if t.mandated {
+		y.StartedMandated += n
+	} else {
+		y.StartedNonMandated += n
+	}
+	s.years[t.year] = y
+}
