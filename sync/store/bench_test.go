@@ -95,3 +95,69 @@ func BenchmarkBareUpsert(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "fields/s")
 }
+
+// caseload fills the region with two coaches of 10 families each, every
+// family with a trajectory and 125 contacts of 8 fields (~10k fields per
+// coach), and returns the first coach.
+func caseload(b *testing.B) (*env, Actor) {
+	e := newEnv(b)
+	c, other := coach(1), coach(2)
+	for f := 0; f < 20; f++ {
+		owner := c
+		if f%2 == 1 {
+			owner = other
+		}
+		fam, traj := uid(10+2*f), uid(11+2*f)
+		e.family(fam, traj, owner.UserID)
+		if _, err := e.r.Push(e.ctx, owner, protocol.PushRequest{DeviceID: owner.DeviceID, BatchID: fmt.Sprint("f", f),
+			SchemaVersion: schema.Version, Changes: benchBatch(f, traj, owner.UserID, owner.DeviceID)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return e, c
+}
+
+// BenchmarkPullCaseload measures a coach's first pull of her whole
+// caseload (10 families, ~10k fields) in pages of the largest limit.
+func BenchmarkPullCaseload(b *testing.B) {
+	e, c := caseload(b)
+	b.ResetTimer()
+	var n int
+	for i := 0; i < b.N; i++ {
+		cur, more := "", true
+		n = 0
+		for more {
+			resp, err := e.r.Pull(e.ctx, c, protocol.PullRequest{DeviceID: c.DeviceID, SchemaVersion: schema.Version,
+				Cursor: cur, Limit: protocol.MaxPullLimit})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cur, more = resp.Cursor, resp.More
+			n += len(resp.Changes)
+		}
+	}
+	b.ReportMetric(float64(n), "fields")
+}
+
+// BenchmarkPullEmpty measures an incremental pull that finds nothing new,
+// by many goroutines at once (devices polling).
+func BenchmarkPullEmpty(b *testing.B) {
+	e, c := caseload(b)
+	var cur string
+	for more := true; more; {
+		resp, err := e.r.Pull(e.ctx, c, protocol.PullRequest{DeviceID: c.DeviceID, SchemaVersion: schema.Version, Cursor: cur, Limit: protocol.MaxPullLimit})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cur, more = resp.Cursor, resp.More
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := e.r.Pull(e.ctx, c, protocol.PullRequest{DeviceID: c.DeviceID, SchemaVersion: schema.Version, Cursor: cur, Limit: 1000})
+			if err != nil || len(resp.Changes) != 0 {
+				b.Fatal(err, len(resp.Changes))
+			}
+		}
+	})
+}

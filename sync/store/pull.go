@@ -242,12 +242,14 @@ func (r *Region) page(ctx context.Context, tx *sql.Tx, c cursor, limit int) ([]p
 	if slices.Contains(c.P, r.regionScope) {
 		pending, err = r.readAll(ctx, tx, c.A, n)
 	} else if len(c.P) > 0 {
-		pending, err = r.readRows(ctx, tx, `SELECT f.collection, f.id, f.field, l.value, f.hlc, f.seq, r.scope
-			FROM json_each(?2) j CROSS JOIN row_scopes r INDEXED BY row_scopes_scope ON r.scope = j.value
-			CROSS JOIN fields f ON f.collection = r.collection AND f.id = r.id
-			CROSS JOIN change_log l ON l.seq = f.seq
-			WHERE f.seq > ?1
-			ORDER BY f.seq LIMIT ?3`, c.A, jsonStrings(c.P), n)
+		// Sort only (seq, scope), then read the values of the page by seq.
+		pending, err = r.readRows(ctx, tx, `SELECT l.collection, l.id, l.field, l.value, l.hlc, l.seq, x.scope FROM (
+				SELECT f.seq AS seq, r.scope AS scope
+				FROM json_each(?2) j CROSS JOIN row_scopes r INDEXED BY row_scopes_scope ON r.scope = j.value
+				CROSS JOIN fields f ON f.collection = r.collection AND f.id = r.id
+				WHERE f.seq > ?1
+				ORDER BY f.seq LIMIT ?3
+			) x CROSS JOIN change_log l ON l.seq = x.seq ORDER BY x.seq`, c.A, jsonStrings(c.P), n)
 	}
 	if err != nil {
 		return nil, false, err
@@ -306,7 +308,7 @@ func (r *Region) readRows(ctx context.Context, tx *sql.Tx, query string, args ..
 		return nil, fmt.Errorf("read changes: %w", err)
 	}
 	defer rows.Close()
-	var out []pulled
+	out := make([]pulled, 0, 64)
 	nm := names{}
 	var col, field, scope sql.RawBytes
 	for rows.Next() {
