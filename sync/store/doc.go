@@ -2,4 +2,29 @@
 // databases that merge field-level last-writer-wins changes and keep every
 // write in an append-only log, and the main database that holds accounts,
 // devices and the audit log.
+//
+// Open opens <data>/main.db (Stores.Main, used by server/auth and
+// server/audit) and <data>/regions/<region>.db per region. A Region applies
+// pushes and server writes in one write transaction each (Push,
+// ServerWrite, DecideQuarantine) and answers pulls from one read snapshot
+// (Pull).
+//
+// Layout of a region database (migrations/0001_cases.sql):
+//
+//   - change_log: every accepted write, winner or loser, once; seq is the
+//     log position and the pull position. It alone holds values.
+//   - fields: the current winner of every field as (hlc, seq) pointing into
+//     the log: one row per field.
+//   - row_scopes: the scopes of every row; scope_sums: per scope, the XOR of
+//     crdt.FieldSum over its winners ("region:<name>" covers every row).
+//   - batches: the first response to every (device, batch) for replays.
+//   - family_access / former_access: who holds a family, derived from its
+//     trajectories in the transaction that changes them; who lost it.
+//   - evictions, quarantine, conflicts.
+//
+// A pull walks the log from the cursor for held scopes (entries that are
+// still winners) and, for scopes being filled, reads their rows through
+// row_scopes ordered by seq. The cursor is base64url of a small versioned
+// JSON object; it carries no secret and grants nothing: a device's scopes
+// are computed from the store on every pull.
 package store
