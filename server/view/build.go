@@ -328,6 +328,14 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 	for _, k := range rowIDs {
 		c.Conflicts += s.conflicts[k]
 	}
+	nonNil(&c.Members)
+	nonNil(&c.Referrals)
+	nonNil(&c.PastTrajectories)
+	nonNil(&c.Goals)
+	nonNil(&c.Network)
+	nonNil(&c.Contacts)
+	nonNil(&c.Coaches)
+	nonNil(&c.Signals)
 	c.Quarantined = s.quarantined[famID]
 
 	c.sortKey = strings.ToLower(c.Family.Label) + "\x00" + famID
@@ -401,4 +409,11 @@ func groupGoals(goals []Goal, rs *rules.Region) []GoalGroup {
 		out[i] = GoalGroup{LifeDomain: d, Goals: by[d]}
 	}
 	return out
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](xs *[]T) {
+	if *xs == nil {
+		*xs = []T{}
+	}
 }
