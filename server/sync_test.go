@@ -449,6 +449,29 @@ func badInputs() []badInput {
 		{name: "pull: device_id not of the token", pull: true, prepare: func(_ *testing.T, _ *testEnv, c *testClient) ([]byte, []protocol.Change) {
 			return jsonValue(protocol.PullRequest{DeviceID: newUUID(), SchemaVersion: schema.Version}), nil
 		}, status: 403, code: samenplan.EFORBIDDEN},
+		{name: "pull: refetch of another coach's family", pull: true, prepare: func(_ *testing.T, e *testEnv, c *testClient) ([]byte, []protocol.Change) {
+			return jsonValue(protocol.PullRequest{DeviceID: c.device, SchemaVersion: schema.Version,
+				Refetch: []string{schema.FamilyScope(e.families["coach.b"]), "region:kempen"}}), nil
+		}, status: 200, check: func(t *testing.T, e *testEnv, answer []byte) {
+			var resp protocol.PullResponse
+			json.Unmarshal(answer, &resp)
+			for _, ch := range resp.Changes {
+				if ch.Scope != schema.FamilyScope(e.families["coach.a"]) && ch.Scope != schema.IntakeScope("kempen") {
+					t.Errorf("refetch delivered %s/%s of scope %s", ch.Collection, ch.ID, ch.Scope)
+				}
+			}
+			if _, ok := resp.Checksums[schema.FamilyScope(e.families["coach.b"])]; ok {
+				t.Errorf("refetch gave the checksum of another coach's family")
+			}
+		}},
+		{name: "pull: cursor of another region", user: "coach.m", pull: true, prepare: func(t *testing.T, e *testEnv, c *testClient) ([]byte, []protocol.Change) {
+			k := e.login("coach.a")
+			var first protocol.PullResponse
+			if status := k.do("POST", "/v1/sync/pull", protocol.PullRequest{DeviceID: k.device, SchemaVersion: schema.Version}, &first); status != 200 {
+				t.Fatalf("pull: %d", status)
+			}
+			return jsonValue(protocol.PullRequest{DeviceID: c.device, SchemaVersion: schema.Version, Cursor: first.Cursor}), nil
+		}, status: 400, code: samenplan.EINVALID},
 		{name: "pull: admin", user: "admin", pull: true, prepare: pullBody, status: 403, code: samenplan.EFORBIDDEN},
 		{name: "pull: revoked device", pull: true, prepare: func(t *testing.T, e *testEnv, c *testClient) ([]byte, []protocol.Change) {
 			revoke(t, c)
