@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"time"
 	"unicode/utf8"
 
@@ -113,10 +112,27 @@ func FamilyScope(familyID string) string { return FamilyScopePrefix + familyID }
 // IntakeScope returns the scope of a region's intake rows.
 func IntakeScope(region string) string { return IntakeScopePrefix + region }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
-// ValidID reports whether id is a lowercase UUID, as every row id must be.
-func ValidID(id string) bool { return len(id) == 36 && uuidRE.MatchString(id) }
+// ValidID reports whether id is a lowercase UUID, as every row id must be:
+// 8-4-4-4-12 lowercase hex digits.
+func ValidID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // Validate checks a value for field in collection: the collection and field
 // exist, and the value has the field's type and size. null clears a field
@@ -157,8 +173,8 @@ func (f *Field) Check(value json.RawMessage) error {
 			return bad("true or false")
 		}
 	case Int, Number:
-		var n float64
-		if v[0] == '"' || json.Unmarshal(v, &n) != nil {
+		n, ok := parseNumber(v)
+		if !ok {
 			return bad("a number")
 		}
 		if f.Type == Int && n != float64(int64(n)) {
@@ -168,8 +184,11 @@ func (f *Field) Check(value json.RawMessage) error {
 			return samenplan.Errorf(samenplan.EINVALID, "%s: %v is out of range %v..%v", f.Name, n, deref(f.Min), deref(f.Max))
 		}
 	case List, UUIDList:
-		var items []string
-		if v[0] != '[' || json.Unmarshal(v, &items) != nil {
+		if v[0] != '[' {
+			return bad("a list of strings")
+		}
+		items, ok := simpleList(v)
+		if !ok && json.Unmarshal(v, &items) != nil {
 			return bad("a list of strings")
 		}
 		if f.MaxLen > 0 && len(items) > f.MaxLen {
@@ -184,8 +203,11 @@ func (f *Field) Check(value json.RawMessage) error {
 			}
 		}
 	default:
-		var str string
-		if v[0] != '"' || json.Unmarshal(v, &str) != nil {
+		if v[0] != '"' {
+			return bad("a string")
+		}
+		str, ok := simpleString(v)
+		if !ok && json.Unmarshal(v, &str) != nil {
 			return bad("a string")
 		}
 		return f.checkString(str)
