@@ -18,7 +18,7 @@ import (
 const (
 	qLookupRows = `SELECT r.collection, r.id, r.scope FROM json_each(?) j
 		CROSS JOIN row_scopes r ON r.collection = j.value->>0 AND r.id = j.value->>1`
-	qLookupFields = `SELECT f.collection, f.id, f.field, l.value, f.hlc, f.seq FROM json_each(?) j
+	qLookupFields = `SELECT f.collection, f.id, f.field, l.value, l.hlc, f.seq FROM json_each(?) j
 		CROSS JOIN fields f ON f.collection = j.value->>0 AND f.id = j.value->>1 AND f.field = j.value->>2
 		CROSS JOIN change_log l ON l.seq = f.seq`
 	qStaleLogged = `SELECT count(*) FROM change_log WHERE id = ? AND collection = ? AND field = ? AND hlc = ? AND value = ?`
@@ -30,6 +30,7 @@ const (
 		ON CONFLICT (scope) DO UPDATE SET sum = (sum | excluded.sum) & ~(sum & excluded.sum)`
 	qBatchGet = `SELECT response FROM batches WHERE device_id = ? AND batch_id = ?`
 	qBatchPut = `INSERT INTO batches (device_id, batch_id, response, received_at) VALUES (?, ?, ?, ?)`
+	qLogBatch = `INSERT INTO log_batches (user_id, device_id, batch_id, received_at) VALUES (?, ?, ?, ?)`
 )
 
 // codeQuarantined reports a change kept aside in quarantine.
@@ -652,7 +653,19 @@ func (ap *applier) saveLog(ctx context.Context) error {
 	if len(ap.logs) == 0 {
 		return nil
 	}
-	b := newBulk(ap.r, ap.tx, logInsert, ap.actor.UserID, ap.device, ap.batchID, ap.now)
+	st, err := ap.r.stmt(ctx, ap.tx, qLogBatch)
+	if err != nil {
+		return err
+	}
+	res, err := st.ExecContext(ctx, ap.actor.UserID, ap.device, ap.batchID, ap.now)
+	if err != nil {
+		return fmt.Errorf("append to log: %w", err)
+	}
+	batch, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("append to log: %w", err)
+	}
+	b := newBulk(ap.r, ap.tx, logInsert, batch)
 	for _, e := range ap.logs {
 		outcome := OutcomeApplied
 		if e.stale {
@@ -681,7 +694,7 @@ func (ap *applier) saveFields(ctx context.Context) error {
 		if cur.seq != e.seq {
 			continue // overtaken later in the batch
 		}
-		if err := b.add(ctx, w.c.Collection, w.c.ID, w.c.Field, w.c.HLC, e.seq); err != nil {
+		if err := b.add(ctx, w.c.Collection, w.c.ID, w.c.Field, e.seq); err != nil {
 			return fmt.Errorf("save fields: %w", err)
 		}
 	}
@@ -761,7 +774,8 @@ func (ap *applier) saveScopes(ctx context.Context) error {
 
 // rowSum is the XOR of FieldSum over the stored winners of one row.
 func rowSum(ctx context.Context, tx *sql.Tx, k rowKey) (uint64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT field, hlc FROM fields WHERE collection = ? AND id = ?`, k.collection, k.id)
+	rows, err := tx.QueryContext(ctx, `SELECT f.field, l.hlc FROM fields f
+		CROSS JOIN change_log l ON l.seq = f.seq WHERE f.collection = ? AND f.id = ?`, k.collection, k.id)
 	if err != nil {
 		return 0, fmt.Errorf("sum row: %w", err)
 	}

@@ -9,12 +9,14 @@
 // ServerWrite, DecideQuarantine) and answers pulls from one read snapshot
 // (Pull).
 //
-// Layout of a region database (migrations/0001_cases.sql):
+// Layout of a region database (migrations/, 0002 last changed the log):
 //
 //   - change_log: every accepted write, winner or loser, once; seq is the
-//     log position and the pull position. It alone holds values.
-//   - fields: the current winner of every field as (hlc, seq) pointing into
-//     the log: one row per field.
+//     log position and the pull position. It alone holds values and stamps.
+//   - log_batches: who wrote, from which device, in which batch, when: once
+//     per write transaction, named by change_log.batch.
+//   - fields: the current winner of every field as the seq of its log
+//     entry: one row per field.
 //   - row_scopes: the scopes of every row; scope_sums: per scope, the XOR of
 //     crdt.FieldSum over its winners ("region:<name>" covers every row).
 //   - batches: the first response to every (device, batch) for replays.

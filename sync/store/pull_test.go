@@ -18,8 +18,8 @@ import (
 func checkSums(t *testing.T, e *env) {
 	t.Helper()
 	want := map[string]uint64{}
-	rows, err := e.r.db.Reader.Query(`SELECT f.collection, f.id, f.field, f.hlc, r.scope FROM fields f
-		JOIN row_scopes r ON r.collection = f.collection AND r.id = f.id`)
+	rows, err := e.r.db.Reader.Query(`SELECT f.collection, f.id, f.field, l.hlc, r.scope FROM fields f
+		JOIN change_log l ON l.seq = f.seq JOIN row_scopes r ON r.collection = f.collection AND r.id = f.id`)
 	if err != nil {
 		t.Fatal(err)
 	}

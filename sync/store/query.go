@@ -41,8 +41,8 @@ const (
 // History returns every logged write of a row, in log order. An unknown row
 // has an empty history.
 func (r *Region) History(ctx context.Context, collection, id string) ([]HistoryEntry, error) {
-	rows, err := r.db.Reader.QueryContext(ctx, `SELECT seq, field, value, hlc, base, user_id, device_id, batch_id, received_at, outcome
-		FROM change_log WHERE id = ? AND collection = ? ORDER BY seq`, id, collection)
+	rows, err := r.db.Reader.QueryContext(ctx, `SELECT l.seq, l.field, l.value, l.hlc, l.base, b.user_id, b.device_id, b.batch_id, b.received_at, l.outcome
+		FROM change_log l JOIN log_batches b ON b.id = l.batch WHERE l.id = ? AND l.collection = ? ORDER BY l.seq`, id, collection)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s/%s: %w", collection, id, err)
 	}
@@ -90,9 +90,10 @@ type Conflict struct {
 // Conflicts returns every recorded conflict of the region, oldest first.
 func (r *Region) Conflicts(ctx context.Context) ([]Conflict, error) {
 	rows, err := r.db.Reader.QueryContext(ctx, `SELECT c.id, c.collection, c.row_id, c.field, c.detected_at,
-		w.seq, w.value, w.hlc, w.user_id, w.device_id, w.received_at,
-		l.seq, l.value, l.hlc, l.user_id, l.device_id, l.received_at
-		FROM conflicts c JOIN change_log w ON w.seq = c.winner_seq JOIN change_log l ON l.seq = c.loser_seq
+		w.seq, w.value, w.hlc, wb.user_id, wb.device_id, wb.received_at,
+		l.seq, l.value, l.hlc, lb.user_id, lb.device_id, lb.received_at
+		FROM conflicts c JOIN change_log w ON w.seq = c.winner_seq JOIN log_batches wb ON wb.id = w.batch
+		JOIN change_log l ON l.seq = c.loser_seq JOIN log_batches lb ON lb.id = l.batch
 		ORDER BY c.id`)
 	if err != nil {
 		return nil, fmt.Errorf("conflicts: %w", err)
@@ -313,7 +314,7 @@ func (r *Region) ScanSeq(ctx context.Context, fn func(protocol.Change) error) (i
 	if err != nil {
 		return 0, fmt.Errorf("scan: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT f.collection, f.id, f.field, l.value, f.hlc FROM fields f
+	rows, err := tx.QueryContext(ctx, `SELECT f.collection, f.id, f.field, l.value, l.hlc FROM fields f
 		CROSS JOIN change_log l ON l.seq = f.seq ORDER BY f.collection, f.id, f.field`)
 	if err != nil {
 		return 0, fmt.Errorf("scan: %w", err)

@@ -104,14 +104,13 @@ func (r *Region) prepare(ctx context.Context) error {
 	return nil
 }
 
-// maxSeq returns the highest change_log seq ever handed out.
+// maxSeq returns the highest change_log seq ever handed out (rows are
+// never deleted, so the highest present is the highest handed out).
 func maxSeq(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }) (int64, error) {
 	var n int64
-	err := q.QueryRowContext(ctx, `SELECT max(
-		coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0),
-		coalesce((SELECT max(seq) FROM change_log), 0))`).Scan(&n)
+	err := q.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM change_log`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("read max seq: %w", err)
 	}
