@@ -1,6 +1,7 @@
 package view
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -146,6 +147,7 @@ func sortedIDs(set map[string]struct{}) []string {
 
 // evalReferral sets the referral's eligibility (open referrals) and signals.
 func evalReferral(ref *Referral, members []Member, e *env) {
+	ref.Eligibility, ref.Signals = nil, nil
 	if e.rules == nil || !ref.Open() {
 		return
 	}
@@ -180,6 +182,13 @@ func buildReferral(s *regionState, id string, e *env) *Referral {
 	return ref
 }
 
+// runningTrajectory is what the signal rules need of a running trajectory
+// besides the case's contacts.
+type runningTrajectory struct {
+	t                     *Trajectory
+	goalsTotal, goalsOpen int
+}
+
 // buildCase computes a family's case from the state; nil when the family
 // row is missing or deleted.
 func buildCase(s *regionState, famID string, e *env) *Case {
@@ -204,9 +213,7 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 	})
 	for _, id := range sortedIDs(s.children(famID, "referrals")) {
 		if r := s.live("referrals", id); r != nil {
-			ref := decodeReferral(id, s.name, r)
-			evalReferral(ref, c.Members, e)
-			c.Referrals = append(c.Referrals, ref)
+			c.Referrals = append(c.Referrals, decodeReferral(id, s.name, r))
 			rowIDs = append(rowIDs, rowKey{"referrals", id})
 		}
 	}
@@ -244,29 +251,16 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 	}
 	coaches := map[string]bool{}
 	var goals []Goal
-	lastByTraj := map[string]time.Time{}
-	recentByTraj := map[string]int{}
 	for _, t := range trajs {
 		for _, id := range sortedIDs(s.children(t.ID, "contacts")) {
-			r := s.live("contacts", id)
-			if r == nil {
-				continue
-			}
-			ct := decodeContact(id, r)
-			c.Contacts = append(c.Contacts, ct)
-			rowIDs = append(rowIDs, rowKey{"contacts", id})
-			if ct.OccurredAt.IsZero() {
-				continue
-			}
-			if ct.OccurredAt.After(lastByTraj[t.ID]) {
-				lastByTraj[t.ID] = ct.OccurredAt
-			}
-			if c.LastContactAt == nil || ct.OccurredAt.After(*c.LastContactAt) {
-				at := ct.OccurredAt
-				c.LastContactAt = &at
-			}
-			if d := rules.DateOf(ct.OccurredAt.In(e.now.Location())).DaysUntil(e.today); d >= 0 && d < 28 {
-				recentByTraj[t.ID]++
+			if r := s.live("contacts", id); r != nil {
+				ct := decodeContact(id, r)
+				c.Contacts = append(c.Contacts, ct)
+				rowIDs = append(rowIDs, rowKey{"contacts", id})
+				if !ct.OccurredAt.IsZero() && (c.LastContactAt == nil || ct.OccurredAt.After(*c.LastContactAt)) {
+					at := ct.OccurredAt
+					c.LastContactAt = &at
+				}
 			}
 		}
 		var tgoals []Goal
@@ -289,8 +283,14 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 				}
 			}
 		}
-		if e.rules != nil && t.Running() {
-			c.Signals = append(c.Signals, trajectorySignals(t, tgoals, lastByTraj[t.ID], recentByTraj[t.ID], c.region, e)...)
+		if t.Running() {
+			rt := runningTrajectory{t: t, goalsTotal: len(tgoals)}
+			for i := range tgoals {
+				if tgoals[i].Open() {
+					rt.goalsOpen++
+				}
+			}
+			c.running = append(c.running, rt)
 		}
 	}
 	sort.SliceStable(c.Contacts, func(i, j int) bool {
@@ -309,7 +309,6 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 	open := false
 	for _, ref := range c.Referrals {
 		open = open || ref.Open()
-		c.Signals = append(c.Signals, ref.Signals...)
 	}
 	switch {
 	case c.Trajectory != nil && c.Trajectory.Status != "closed":
@@ -335,7 +334,6 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 	nonNil(&c.Network)
 	nonNil(&c.Contacts)
 	nonNil(&c.Coaches)
-	nonNil(&c.Signals)
 	c.Quarantined = s.quarantined[famID]
 
 	c.sortKey = strings.ToLower(c.Family.Label) + "\x00" + famID
@@ -348,19 +346,73 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 		sb.WriteString(strings.ToLower(m.GivenName + " " + m.FamilyName))
 	}
 	c.search = sb.String()
+	evaluate(c, e)
 	return c
 }
 
+// evaluate computes what depends on the day and the rules: members' ages,
+// the open referrals' eligibility, and the signals. It is all a daily
+// refresh or a rule change recomputes (see reevaluate).
+func evaluate(c *Case, e *env) {
+	for i := range c.Members {
+		m := &c.Members[i]
+		if m.BirthDate.IsZero() || e.today.IsZero() {
+			continue
+		}
+		if age := ageYears(m.BirthDate.Time(), e.today.Time()); m.AgeYears == nil || *m.AgeYears != age {
+			m.AgeYears = &age
+		}
+	}
+	c.Signals = nil
+	if e.rules != nil {
+		for _, rt := range c.running {
+			var last time.Time
+			recent := 0
+			for i := range c.Contacts {
+				ct := &c.Contacts[i]
+				if ct.TrajectoryID != rt.t.ID || ct.OccurredAt.IsZero() {
+					continue
+				}
+				if ct.OccurredAt.After(last) {
+					last = ct.OccurredAt
+				}
+				if d := rules.DateOf(ct.OccurredAt.In(e.now.Location())).DaysUntil(e.today); d >= 0 && d < 28 {
+					recent++
+				}
+			}
+			c.Signals = append(c.Signals, trajectorySignals(rt, last, recent, c.region, e)...)
+		}
+	}
+	for _, ref := range c.Referrals {
+		evalReferral(ref, c.Members, e)
+		c.Signals = append(c.Signals, ref.Signals...)
+	}
+	nonNil(&c.Signals)
+}
+
+// reevaluate returns old evaluated anew for e (sharing what cannot change),
+// or nil when nothing of it changes.
+func reevaluate(old *Case, e *env) *Case {
+	n := *old
+	n.Members = slices.Clone(old.Members)
+	n.Referrals = make([]*Referral, len(old.Referrals))
+	for i, r := range old.Referrals {
+		cp := *r
+		n.Referrals[i] = &cp
+	}
+	evaluate(&n, e)
+	if fingerprint(&n) == fingerprint(old) {
+		return nil
+	}
+	return &n
+}
+
 // trajectorySignals evaluates the signal rules over a running trajectory.
-func trajectorySignals(t *Trajectory, goals []Goal, last time.Time, recent int, region string, e *env) []Signal {
+func trajectorySignals(rt runningTrajectory, last time.Time, recent int, region string, e *env) []Signal {
+	t := rt.t
 	f := rules.TrajectoryFacts{
 		Status: t.Status, Mandated: t.Mandated, StartedOn: t.StartedOn, ContactsLast28Days: recent,
-		GoalsTotal: len(goals), RTJRequested: t.RTJRequested,
-	}
-	for i := range goals {
-		if goals[i].Open() {
-			f.GoalsOpen++
-		}
+		GoalsTotal: rt.goalsTotal, GoalsOpen: rt.goalsOpen, RTJRequested: t.RTJRequested,
 	}
 	// Without a contact, the days since the start count.
 	since := t.StartedOn

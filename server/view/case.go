@@ -51,6 +51,7 @@ type Case struct {
 	Quarantined int `json:"quarantined"`
 
 	region  string
+	running []runningTrajectory
 	sortKey string // lower(label) \x00 id: the listing order
 	search  string // lower(label, municipality, member names)
 }

@@ -128,8 +128,12 @@ func dbSchema() *memdb.DBSchema {
 			iRegionAt: idx(iRegionAt, false, func(o any) []string { c := o.(*Consult); return []string{c.Region, consultAt(c)} }),
 		}},
 		tSignals: {Name: tSignals, Indexes: map[string]*memdb.IndexSchema{
-			iID:     idx(iID, true, func(o any) []string { return []string{o.(*signalRow).key} }),
-			iRegion: idx(iRegion, false, func(o any) []string { s := o.(*signalRow); return []string{s.Region, s.Severity, s.FamilyID} }),
+			iID: idx(iID, true, func(o any) []string { return []string{o.(*signalRow).key} }),
+			// In the order Signals returns them: most severe first.
+			iRegion: idx(iRegion, false, func(o any) []string {
+				s := o.(*signalRow)
+				return []string{s.Region, string(rune('a' + rankOf(s.Severity))), s.FamilyID, s.SubjectID, s.ID}
+			}),
 			iFamily: idx(iFamily, false, func(o any) []string { return []string{o.(*signalRow).FamilyID} }),
 		}},
 	}}

@@ -161,7 +161,8 @@ func (m *Model) BuildRegion(ctx context.Context, name string) error {
 		for coll, rows := range old.rows {
 			for id, row := range rows {
 				for f, c := range row.cells {
-					fresh.merge(protocol.Change{Collection: coll, ID: id, Field: f, Value: c.v, HLC: c.hlc})
+					c.node = fresh.internNode(c.node)
+					fresh.mergeCell(coll, id, f, c)
 				}
 			}
 		}
@@ -193,7 +194,7 @@ func (m *Model) BuildRegion(ctx context.Context, name string) error {
 	}
 	e := m.env(name, fresh)
 	w := fresh.everything()
-	if _, err := m.write(txn, fresh, e, w, false); err != nil {
+	if _, err := m.write(txn, fresh, e, w); err != nil {
 		return fmt.Errorf("build view of %s: %w", name, err)
 	}
 	if err := m.writeInfo(txn, fresh, e); err != nil {
@@ -342,14 +343,19 @@ func (m *Model) Apply(c store.Commit) {
 	txn := m.db.Txn(true)
 	defer txn.Abort()
 	e.year = st.years[e.today.Time().Year()]
-	if e.version() != st.version {
-		// The rules changed under us: recompute the whole region, so no
-		// two cases were decided by different rule versions.
-		w = st.everything()
-	} else if e.year != yearBefore {
-		m.openReferrals(txn, c.Region, w)
+	evs, err := m.write(txn, st, e, w)
+	if err == nil && (e.version() != st.version || e.today != st.today) {
+		// The rules or the day changed under us: evaluate the whole region
+		// anew, so no two cases were decided by different rule versions.
+		var more []Event
+		more, err = m.reevaluate(txn, st, e, nil)
+		evs = append(evs, more...)
+	} else if err == nil && e.year != yearBefore {
+		// Eligibility may count the year's starts.
+		var more []Event
+		more, err = m.reevaluate(txn, st, e, m.openReferrals(txn, c.Region))
+		evs = append(evs, more...)
 	}
-	evs, err := m.write(txn, st, e, w, false)
 	if err == nil {
 		err = m.writeInfo(txn, st, e)
 	}
@@ -362,18 +368,110 @@ func (m *Model) Apply(c store.Commit) {
 	m.events.publish(evs)
 }
 
-// openReferrals adds the open referrals of the region (and their families)
-// to w: their eligibility depends on the year counts.
-func (m *Model) openReferrals(txn *memdb.Txn, region string, w *work) {
+// openReferrals returns the families and the referrals without a family
+// case that have an open referral: their eligibility depends on the year
+// counts.
+func (m *Model) openReferrals(txn *memdb.Txn, region string) *work {
+	w := newWork()
 	it, err := txn.Get(tReferrals, iRegionStatus, region, "open")
 	if err != nil {
-		return
+		return w
 	}
 	for o := it.Next(); o != nil; o = it.Next() {
 		r := o.(*Referral)
+		if r.FamilyID != "" {
+			w.families[r.FamilyID] = true
+		}
 		w.referrals[r.ID] = true
-		w.family(r.FamilyID)
 	}
+	return w
+}
+
+// reevaluate evaluates cases and referrals anew for e's day and rules (w
+// nil: the whole region), without rebuilding them from the rows, and
+// writes and announces those that changed. The caller holds m.mu.
+func (m *Model) reevaluate(txn *memdb.Txn, st *regionState, e *env, w *work) ([]Event, error) {
+	var cases []*Case
+	var refs []*Referral
+	if w == nil {
+		it, err := txn.Get(tCases, iRegion+"_prefix", st.name)
+		if err != nil {
+			return nil, err
+		}
+		for o := it.Next(); o != nil; o = it.Next() {
+			cases = append(cases, o.(*Case))
+		}
+		it, err = txn.Get(tReferrals, iRegion, st.name)
+		if err != nil {
+			return nil, err
+		}
+		for o := it.Next(); o != nil; o = it.Next() {
+			refs = append(refs, o.(*Referral))
+		}
+	} else {
+		for id := range w.families {
+			if o, err := txn.First(tCases, iID, id); err != nil {
+				return nil, err
+			} else if o != nil {
+				cases = append(cases, o.(*Case))
+			}
+		}
+		for id := range w.referrals {
+			if o, err := txn.First(tReferrals, iID, id); err != nil {
+				return nil, err
+			} else if o != nil {
+				refs = append(refs, o.(*Referral))
+			}
+		}
+	}
+	var evs []Event
+	for _, old := range cases {
+		c := reevaluate(old, e)
+		if c == nil {
+			continue
+		}
+		if err := m.insertCase(txn, c); err != nil {
+			return nil, err
+		}
+		evs = append(evs, Event{Region: st.name, FamilyID: c.Family.ID, Kind: EventCase})
+	}
+	for _, old := range refs {
+		if old.FamilyID != "" && st.live("families", old.FamilyID) != nil {
+			continue // evaluated with its case
+		}
+		ref := *old
+		evalReferral(&ref, nil, e)
+		if referralPrint(&ref) == referralPrint(old) {
+			continue
+		}
+		if err := txn.Insert(tReferrals, &ref); err != nil {
+			return nil, err
+		}
+		if err := deleteSignals(txn, st.name, ref.ID, nil); err != nil {
+			return nil, err
+		}
+		if err := insertSignals(txn, ref.Signals); err != nil {
+			return nil, err
+		}
+		evs = append(evs, Event{Region: st.name, Kind: EventReferral, ID: ref.ID})
+	}
+	return evs, nil
+}
+
+// insertCase writes a case, its referrals and its signals.
+func (m *Model) insertCase(txn *memdb.Txn, c *Case) error {
+	if _, err := txn.DeleteAll(tSignals, iFamily, c.Family.ID); err != nil {
+		return err
+	}
+	if err := txn.Insert(tCases, c); err != nil {
+		return err
+	}
+	for _, r := range c.Referrals {
+		if err := txn.Insert(tReferrals, r); err != nil {
+			return err
+		}
+	}
+	return insertSignals(txn, c.Signals)
 }
 
 // RulesChanged recomputes the eligibility and signals of every case of the
@@ -394,7 +492,7 @@ func (m *Model) recomputeAll(region string) {
 	e := m.env(region, st)
 	txn := m.db.Txn(true)
 	defer txn.Abort()
-	evs, err := m.write(txn, st, e, st.everything(), true)
+	evs, err := m.reevaluate(txn, st, e, nil)
 	if err == nil {
 		err = m.writeInfo(txn, st, e)
 	}
@@ -457,7 +555,7 @@ func (m *Model) SyncCounts(ctx context.Context, region string) error {
 	e := m.env(region, st)
 	txn := m.db.Txn(true)
 	defer txn.Abort()
-	evs, err := m.write(txn, st, e, w, false)
+	evs, err := m.write(txn, st, e, w)
 	if err != nil {
 		return fmt.Errorf("sync counts of %s: %w", region, err)
 	}
@@ -489,10 +587,9 @@ func (m *Model) RunDaily(ctx context.Context, onErr func(error)) {
 	}
 }
 
-// write recomputes w in txn and returns the events to publish. With
-// quiet, a case is announced only when its eligibility, signals or ages
-// changed (a recompute for the rules or the day). The caller holds m.mu.
-func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work, quiet bool) ([]Event, error) {
+// write rebuilds w's cases, referrals and consults from the rows in txn and
+// returns the events to publish. The caller holds m.mu.
+func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work) ([]Event, error) {
 	var evs []Event
 	for fam := range w.families {
 		old, err := txn.First(tCases, iID, fam)
@@ -509,10 +606,10 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work, quiet bo
 			}
 		}
 		c := buildCase(st, fam, e)
-		if _, err := txn.DeleteAll(tSignals, iFamily, fam); err != nil {
-			return nil, err
-		}
 		if c == nil {
+			if _, err := txn.DeleteAll(tSignals, iFamily, fam); err != nil {
+				return nil, err
+			}
 			if oldCase != nil {
 				if err := txn.Delete(tCases, oldCase); err != nil {
 					return nil, err
@@ -524,23 +621,13 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work, quiet bo
 			}
 			continue
 		}
-		if err := txn.Insert(tCases, c); err != nil {
+		if err := m.insertCase(txn, c); err != nil {
 			return nil, err
 		}
-		for _, r := range c.Referrals {
-			if err := txn.Insert(tReferrals, r); err != nil {
-				return nil, err
-			}
-		}
-		if err := insertSignals(txn, c.Signals); err != nil {
-			return nil, err
-		}
-		if !quiet || oldCase == nil || fingerprint(oldCase) != fingerprint(c) {
-			evs = append(evs, Event{Region: st.name, FamilyID: fam, Kind: EventCase})
-		}
+		evs = append(evs, Event{Region: st.name, FamilyID: fam, Kind: EventCase})
 	}
 	for id := range w.referrals {
-		if err := m.settleReferral(txn, st, e, id, quiet, &evs); err != nil {
+		if err := m.settleReferral(txn, st, e, id, &evs); err != nil {
 			return nil, err
 		}
 	}
@@ -562,9 +649,7 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work, quiet bo
 		default:
 			continue
 		}
-		if !quiet {
-			evs = append(evs, Event{Region: st.name, Kind: EventConsult, ID: id})
-		}
+		evs = append(evs, Event{Region: st.name, Kind: EventConsult, ID: id})
 	}
 	for y, counts := range st.years {
 		if err := txn.Insert(tYears, &yearRow{region: st.name, year: y, counts: counts}); err != nil {
@@ -577,7 +662,7 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work, quiet bo
 // settleReferral puts a referral where it belongs: in its family's case
 // (already inserted with the case), on its own when it has no family case,
 // or nowhere when it is gone.
-func (m *Model) settleReferral(txn *memdb.Txn, st *regionState, e *env, id string, quiet bool, evs *[]Event) error {
+func (m *Model) settleReferral(txn *memdb.Txn, st *regionState, e *env, id string, evs *[]Event) error {
 	r := st.live("referrals", id)
 	if r != nil {
 		if fam := str(r, "family_id"); fam != "" && st.live("families", fam) != nil {
@@ -609,9 +694,7 @@ func (m *Model) settleReferral(txn *memdb.Txn, st *regionState, e *env, id strin
 	if err := insertSignals(txn, ref.Signals); err != nil {
 		return err
 	}
-	if !quiet || old == nil || referralPrint(old.(*Referral)) != referralPrint(ref) {
-		*evs = append(*evs, Event{Region: st.name, Kind: EventReferral, ID: id})
-	}
+	*evs = append(*evs, Event{Region: st.name, Kind: EventReferral, ID: id})
 	return nil
 }
 
@@ -646,7 +729,7 @@ func insertSignals(txn *memdb.Txn, ss []Signal) error {
 }
 
 func (m *Model) writeInfo(txn *memdb.Txn, st *regionState, e *env) error {
-	st.version = e.version()
+	st.version, st.today = e.version(), e.today
 	return txn.Insert(tRegions, &RegionInfo{Name: st.name, Seq: st.seq, Built: st.built, RulesVersion: st.version, Today: e.today})
 }
 

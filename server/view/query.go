@@ -259,19 +259,6 @@ func (m *Model) Signals(region string) []Signal {
 	for o := it.Next(); o != nil; o = it.Next() {
 		out = append(out, o.(*signalRow).Signal)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if ra, rb := rankOf(a.Severity), rankOf(b.Severity); ra != rb {
-			return ra < rb
-		}
-		if a.FamilyID != b.FamilyID {
-			return a.FamilyID < b.FamilyID
-		}
-		if a.SubjectID != b.SubjectID {
-			return a.SubjectID < b.SubjectID
-		}
-		return a.ID < b.ID
-	})
 	return out
 }
 

@@ -3,6 +3,7 @@ package view
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 
 	"github.com/samenplan/samenplan/rules"
 	"github.com/samenplan/samenplan/sync/crdt"
@@ -11,19 +12,60 @@ import (
 )
 
 // cell is a field's winning write. Only the value and the stamp are kept:
-// collection, row and field are the keys of the maps that hold it.
+// collection, row and field are the keys of the maps that hold it. The
+// stamp is kept parsed, with its node interned, so a million cells cost no
+// million stamp strings.
 type cell struct {
-	v   json.RawMessage
-	hlc string
+	v       json.RawMessage
+	wall    int64
+	counter uint16
+	node    string
 }
 
 // wins reports whether write c beats cur, as crdt.Wins does: the higher
-// stamp (whose wire form sorts as the clock), then the higher value bytes.
+// stamp (wall, counter, node), then the higher value bytes.
 func (c cell) wins(cur cell) bool {
-	if c.hlc != cur.hlc {
-		return c.hlc > cur.hlc
+	switch {
+	case c.wall != cur.wall:
+		return c.wall > cur.wall
+	case c.counter != cur.counter:
+		return c.counter > cur.counter
+	case c.node != cur.node:
+		return c.node > cur.node
 	}
 	return bytes.Compare(c.v, cur.v) > 0
+}
+
+// parseStamp reads the wire form "<13-digit ms>-<4 hex>-<node>". The store
+// validated every stamp; a malformed one orders as the zero stamp.
+func (s *regionState) parseStamp(hlc string) (wall int64, counter uint16, node string) {
+	if len(hlc) < 20 || hlc[13] != '-' || hlc[18] != '-' {
+		return 0, 0, s.internNode(hlc)
+	}
+	for i := 0; i < 13; i++ {
+		wall = wall*10 + int64(hlc[i]-'0')
+	}
+	for i := 14; i < 18; i++ {
+		c := hlc[i]
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		}
+		counter = counter<<4 | uint16(d)
+	}
+	return wall, counter, s.internNode(hlc[19:])
+}
+
+func (s *regionState) internNode(n string) string {
+	if in, ok := s.nodes[n]; ok {
+		return in
+	}
+	n = strings.Clone(n)
+	s.nodes[n] = n
+	return n
 }
 
 // rawRow is a row's current state: per field, the winning write.
@@ -90,16 +132,18 @@ type regionState struct {
 	// quarantined writes per family (both from the store, see SyncCounts).
 	conflicts   map[rowKey]int
 	quarantined map[string]int
+	nodes       map[string]string // interned stamp nodes
 	seq         int64
 	built       bool
-	version     string // the rules version the region was last computed with
+	version     string     // the rules version the region was last computed with
+	today       rules.Date // the day it was last computed for
 }
 
 func newRegionState(name string) *regionState {
 	return &regionState{
 		name: name, rows: map[string]map[string]*rawRow{}, kids: map[string]map[string]map[string]struct{}{},
 		counted: map[string]trajectoryCount{}, years: map[int]rules.YearCountFacts{},
-		conflicts: map[rowKey]int{}, quarantined: map[string]int{},
+		conflicts: map[rowKey]int{}, quarantined: map[string]int{}, nodes: map[string]string{},
 	}
 }
 
@@ -121,19 +165,24 @@ func (s *regionState) live(coll, id string) *rawRow {
 
 // merge applies one write; it reports whether it became the field's value.
 func (s *regionState) merge(c protocol.Change) bool {
-	coll := intern(c.Collection)
+	in := cell{v: c.Value}
+	in.wall, in.counter, in.node = s.parseStamp(c.HLC)
+	return s.mergeCell(c.Collection, c.ID, c.Field, in)
+}
+
+func (s *regionState) mergeCell(collection, id, field string, in cell) bool {
+	coll := intern(collection)
 	rs := s.rows[coll]
 	if rs == nil {
 		rs = map[string]*rawRow{}
 		s.rows[coll] = rs
 	}
-	r := rs[c.ID]
+	r := rs[id]
 	if r == nil {
 		r = &rawRow{cells: make(map[string]cell, 8)}
-		rs[c.ID] = r
+		rs[id] = r
 	}
-	field := intern(c.Field)
-	in := cell{v: c.Value, hlc: c.HLC}
+	field = intern(field)
 	if cur, ok := r.cells[field]; ok && !in.wins(cur) {
 		return false
 	}
