@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -648,16 +647,11 @@ func TestLogs_NeverHoldTokensPasswordsOrCaseContent(t *testing.T) {
 }
 
 // TestPull_ForgedCursorDoesNotTurnOutOfScopeIntoQuarantine: the cursor is
-// opaque but not signed. A device that names another coach's family in its
+// opaque but not signed (scopes are recomputed from the store on every pull). A device that names another coach's family in its
 // cursor must not get an eviction recorded for a family it never held, and
 // its writes to that family must stay out_of_scope, not go to quarantine
 // (where a coordinator may accept them).
 func TestPull_ForgedCursorDoesNotTurnOutOfScopeIntoQuarantine(t *testing.T) {
-	if os.Getenv("SAMENPLAN_KNOWN_BUGS") == "" {
-		t.Skip("known bug, not fixed here: Region.Pull records an eviction for every scope the " +
-			"unsigned cursor names that the device does not hold now, and loadLost treats the " +
-			"device's evictions as former access; set SAMENPLAN_KNOWN_BUGS=1 to run")
-	}
 	e := newTestEnv(t)
 	c := e.login("coach.a")
 	region, _ := e.stores.Region("kempen")

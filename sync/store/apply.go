@@ -458,8 +458,10 @@ func (ap *applier) loadAccess(ctx context.Context) error {
 
 func (ap *applier) loadLost(ctx context.Context) error {
 	ap.lost = make(map[string]bool)
-	rows, err := ap.tx.QueryContext(ctx, `SELECT 'family:' || family_id FROM former_access WHERE user_id = ?
-		UNION SELECT scope FROM evictions WHERE device_id = ?`, ap.actor.UserID, ap.device)
+	// Former access is the server's own record of a family the user held
+	// and lost; evictions are not consulted, since they follow the device's
+	// cursor.
+	rows, err := ap.tx.QueryContext(ctx, `SELECT 'family:' || family_id FROM former_access WHERE user_id = ?`, ap.actor.UserID)
 	if err != nil {
 		return fmt.Errorf("load former access: %w", err)
 	}
@@ -597,6 +599,14 @@ func (ap *applier) staleLogged(ctx context.Context, fk fieldKey, w *write) (bool
 		ap.staleSeen = make(map[fieldKey][][]byte)
 	}
 	ap.staleSeen[sk] = append(ap.staleSeen[sk], w.value)
+	// A write applied earlier in this batch and overtaken since is not in
+	// the database yet. Stale writes are rare: a scan is enough.
+	for _, e := range ap.logs {
+		if !e.stale && e.w.c.HLC == w.c.HLC && e.w.c.Field == fk.field && e.w.c.ID == fk.id &&
+			e.w.c.Collection == fk.collection && bytes.Equal(e.w.value, w.value) {
+			return true, nil
+		}
+	}
 	st, err := ap.r.stmt(ctx, ap.tx, qStaleLogged)
 	if err != nil {
 		return false, err

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/samenplan/samenplan"
 	"github.com/samenplan/samenplan/sync/crdt"
@@ -51,7 +52,7 @@ func (r *Region) Pull(ctx context.Context, a Actor, req protocol.PullRequest) (p
 	if err != nil {
 		return protocol.PullResponse{}, fmt.Errorf("pull: %w", err)
 	}
-	if in.S > top {
+	if in.S > top || in.F > top {
 		return protocol.PullResponse{}, samenplan.Errorf(samenplan.EINVALID, "Ongeldige cursor / invalid cursor (ahead of the server); pull again without one")
 	}
 	current, err := r.scopesOf(ctx, tx, a)
@@ -59,7 +60,7 @@ func (r *Region) Pull(ctx context.Context, a Actor, req protocol.PullRequest) (p
 		return protocol.PullResponse{}, fmt.Errorf("pull: %w", err)
 	}
 
-	out := cursor{V: cursorVersion, R: r.name, S: in.S, A: in.A}
+	out := cursor{V: cursorVersion, R: r.name, S: in.S, F: in.F, K: in.K}
 	var evict []string
 	known := make(map[string]bool, len(in.H)+len(in.P))
 	for _, s := range in.H {
@@ -79,7 +80,7 @@ func (r *Region) Pull(ctx context.Context, a Actor, req protocol.PullRequest) (p
 		}
 	}
 	if len(out.P) == 0 {
-		out.A = 0
+		out.F, out.K = 0, nil
 		var added []string
 		for _, s := range current {
 			if !known[s] || slices.Contains(req.Refetch, s) {
@@ -87,21 +88,14 @@ func (r *Region) Pull(ctx context.Context, a Actor, req protocol.PullRequest) (p
 			}
 		}
 		if len(added) > 0 {
-			out.P = added
+			out.P, out.F = added, top
 			out.H = slices.DeleteFunc(out.H, func(s string) bool { return slices.Contains(added, s) })
 		}
 	}
 
-	changes, more, err := r.page(ctx, tx, out, limit)
+	changes, more, err := r.page(ctx, tx, &out, top, limit)
 	if err != nil {
 		return protocol.PullResponse{}, fmt.Errorf("pull: %w", err)
-	}
-	if n := len(changes); n > 0 {
-		last := changes[n-1].seq
-		if len(out.P) > 0 {
-			out.A = last
-		}
-		out.S = max(out.S, last)
 	}
 	resp := protocol.PullResponse{Changes: make([]protocol.Change, len(changes)), More: more, Evict: evict}
 	if resp.Evict == nil {
@@ -112,7 +106,7 @@ func (r *Region) Pull(ctx context.Context, a Actor, req protocol.PullRequest) (p
 	}
 	if !more {
 		// Everything of every scope up to the snapshot has been delivered.
-		out.S, out.A = top, 0
+		out.S, out.F, out.K = top, 0, nil
 		out.H = append(out.H, out.P...)
 		out.P = nil
 		slices.Sort(out.H)
@@ -127,11 +121,18 @@ func (r *Region) Pull(ctx context.Context, a Actor, req protocol.PullRequest) (p
 			return protocol.PullResponse{}, fmt.Errorf("pull: %w", err)
 		}
 	}
+	// Only scopes the user really held and lost are recorded. The cursor is
+	// the device's word: a forged one is told to evict what it names, but
+	// must not leave an eviction on record.
+	lost, err := lostScopes(ctx, tx, a, evict)
+	if err != nil {
+		return protocol.PullResponse{}, fmt.Errorf("pull: %w", err)
+	}
 	if err := tx.Rollback(); err != nil {
 		return protocol.PullResponse{}, fmt.Errorf("pull: %w", err)
 	}
-	if proofDue || len(evict) > 0 {
-		if err := r.recordEvictions(ctx, a.DeviceID, evict, proofDue, req.HeldHash, known); err != nil {
+	if proofDue || len(lost) > 0 {
+		if err := r.recordEvictions(ctx, a.DeviceID, lost, proofDue, req.HeldHash, known); err != nil {
 			return protocol.PullResponse{}, fmt.Errorf("pull: %w", err)
 		}
 	}
@@ -220,52 +221,131 @@ type pulled struct {
 }
 
 // page reads up to limit changes (a few more to keep the copies of one
-// field together): (held scope and seq > S) or (pending scope and seq > A),
-// in seq order.
-func (r *Region) page(ctx context.Context, tx *sql.Tx, c cursor, limit int) ([]pulled, bool, error) {
+// field together) and moves c past them. First the log walk, in seq order:
+// held scopes after S, and pending scopes after F (what changed behind the
+// fill position). Once the walk has reached top, the rest of the page fills
+// the pending scopes in key order after K. more is false when both are done.
+func (r *Region) page(ctx context.Context, tx *sql.Tx, c *cursor, top int64, limit int) ([]pulled, bool, error) {
 	n := limit + sameSeqMargin
-	var held, pending []pulled
-	var err error
-	if slices.Contains(c.H, r.regionScope) {
-		held, err = r.readAll(ctx, tx, c.S, n)
-	} else if len(c.H) > 0 {
-		held, err = r.readRows(ctx, tx, `SELECT l.collection, l.id, l.field, l.value, l.hlc, l.seq, r.scope
-			FROM change_log l
-			CROSS JOIN fields f ON f.collection = l.collection AND f.id = l.id AND f.field = l.field
-			CROSS JOIN row_scopes r ON r.collection = l.collection AND r.id = l.id
-			WHERE l.seq > ?1 AND f.seq = l.seq AND r.scope IN (SELECT value FROM json_each(?2))
-			ORDER BY l.seq LIMIT ?3`, c.S, jsonStrings(c.H), n)
-	}
+	held, err := r.walk(ctx, tx, c.H, c.S, nil, n)
 	if err != nil {
 		return nil, false, err
 	}
-	if slices.Contains(c.P, r.regionScope) {
-		pending, err = r.readAll(ctx, tx, c.A, n)
-	} else if len(c.P) > 0 {
-		// Sort only (seq, scope), then read the values of the page by seq.
-		pending, err = r.readRows(ctx, tx, `SELECT l.collection, l.id, l.field, l.value, l.hlc, l.seq, x.scope FROM (
-				SELECT f.seq AS seq, r.scope AS scope
-				FROM json_each(?2) j CROSS JOIN row_scopes r INDEXED BY row_scopes_scope ON r.scope = j.value
-				CROSS JOIN fields f ON f.collection = r.collection AND f.id = r.id
-				WHERE f.seq > ?1
-				ORDER BY f.seq LIMIT ?3
-			) x CROSS JOIN change_log l ON l.seq = x.seq ORDER BY x.seq`, c.A, jsonStrings(c.P), n)
-	}
-	if err != nil {
-		return nil, false, err
+	var behind []pulled
+	if len(c.P) > 0 && c.K != nil {
+		if behind, err = r.walk(ctx, tx, c.P, c.F, c.K, n); err != nil {
+			return nil, false, err
+		}
 	}
 	all := held
-	if len(pending) > 0 {
-		all = mergeBySeq(held, pending)
+	if len(behind) > 0 {
+		all = mergeBySeq(held, behind)
 	}
-	if len(all) <= limit {
+	if len(all) > limit {
+		taken := limit
+		for taken < len(all) && all[taken].seq == all[taken-1].seq {
+			taken++
+		}
+		last := all[taken-1].seq
+		c.S = max(c.S, last)
+		if len(c.P) > 0 {
+			c.F = max(c.F, last)
+		}
+		return all[:taken], true, nil
+	}
+	// The walk has delivered everything up to top.
+	c.S = top
+	if len(c.P) == 0 {
 		return all, false, nil
 	}
-	taken := limit
-	for taken < len(all) && all[taken].seq == all[taken-1].seq {
-		taken++
+	c.F = top
+	room := limit - len(all)
+	if room <= 0 {
+		return all, true, nil
 	}
-	return all[:taken], taken < len(all), nil
+	filled, done, err := r.fill(ctx, tx, c, room)
+	if err != nil {
+		return nil, false, err
+	}
+	return append(all, filled...), !done, nil
+}
+
+// walk reads the current winners logged after seq of the rows of scopes, in
+// seq order, at most n; with upTo (a fill key), only those at or before it:
+// the fill delivers the others.
+func (r *Region) walk(ctx context.Context, tx *sql.Tx, scopes []string, after int64, upTo []string, n int) ([]pulled, error) {
+	if len(scopes) == 0 {
+		return nil, nil
+	}
+	if slices.Contains(scopes, r.regionScope) {
+		if upTo == nil {
+			return r.readAll(ctx, tx, after, n)
+		}
+		return r.readRows(ctx, tx, `SELECT l.collection, l.id, l.field, l.value, l.hlc, l.seq, ?3 FROM change_log l
+			CROSS JOIN fields f ON f.collection = l.collection AND f.id = l.id AND f.field = l.field
+			WHERE l.seq > ?1 AND f.seq = l.seq AND (?3, l.collection, l.id, l.field) <= (?4, ?5, ?6, ?7)
+			ORDER BY l.seq LIMIT ?2`, after, n, r.regionScope, upTo[0], upTo[1], upTo[2], upTo[3])
+	}
+	const walk = `SELECT l.collection, l.id, l.field, l.value, l.hlc, l.seq, r.scope
+		FROM change_log l
+		CROSS JOIN fields f ON f.collection = l.collection AND f.id = l.id AND f.field = l.field
+		CROSS JOIN row_scopes r ON r.collection = l.collection AND r.id = l.id
+		WHERE l.seq > ?1 AND f.seq = l.seq AND r.scope IN (SELECT value FROM json_each(?2))`
+	if upTo == nil {
+		return r.readRows(ctx, tx, walk+` ORDER BY l.seq LIMIT ?3`, after, jsonStrings(scopes), n)
+	}
+	return r.readRows(ctx, tx, walk+` AND (r.scope, l.collection, l.id, l.field) <= (?4, ?5, ?6, ?7)
+		ORDER BY l.seq LIMIT ?3`, after, jsonStrings(scopes), n, upTo[0], upTo[1], upTo[2], upTo[3])
+}
+
+// Statements of the fill: the winners of one scope (or, for the region
+// scope, of every row) after a key (collection, id, field), in key order.
+const (
+	qFillScope = `SELECT r.collection, r.id, f.field, l.value, l.hlc, l.seq, r.scope
+		FROM row_scopes r INDEXED BY row_scopes_scope
+		CROSS JOIN fields f ON f.collection = r.collection AND f.id = r.id
+		CROSS JOIN change_log l ON l.seq = f.seq
+		WHERE r.scope = ?1 AND (r.collection, r.id) >= (?2, ?3) AND ((r.collection, r.id) > (?2, ?3) OR f.field > ?4)
+		ORDER BY r.collection, r.id, f.field LIMIT ?5`
+	qFillRegion = `SELECT f.collection, f.id, f.field, l.value, l.hlc, l.seq, ?1
+		FROM fields f CROSS JOIN change_log l ON l.seq = f.seq
+		WHERE (f.collection, f.id, f.field) > (?2, ?3, ?4)
+		ORDER BY f.collection, f.id, f.field LIMIT ?5`
+)
+
+// fill reads up to room winners of the pending scopes after c.K in key
+// order (scope, collection, id, field) and moves c.K to the last one. done
+// reports that the pending scopes are complete.
+func (r *Region) fill(ctx context.Context, tx *sql.Tx, c *cursor, room int) ([]pulled, bool, error) {
+	scopes := slices.Sorted(slices.Values(c.P))
+	var out []pulled
+	for _, sc := range scopes {
+		from := []string{"", "", ""}
+		if c.K != nil {
+			if sc < c.K[0] {
+				continue
+			}
+			if sc == c.K[0] {
+				from = c.K[1:]
+			}
+		}
+		q := qFillScope
+		if sc == r.regionScope {
+			q = qFillRegion
+		}
+		rows, err := r.readRows(ctx, tx, q, sc, from[0], from[1], from[2], room-len(out)+1)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(out)+len(rows) > room {
+			out = append(out, rows[:room-len(out)]...)
+			last := out[len(out)-1]
+			c.K = []string{last.Scope, last.Collection, last.ID, last.Field}
+			return out, false, nil
+		}
+		out = append(out, rows...)
+	}
+	return out, true, nil
 }
 
 func mergeBySeq(a, b []pulled) []pulled {
@@ -358,4 +438,27 @@ func (r *Region) Checksum(ctx context.Context, scope string) (string, error) {
 		return "", err
 	}
 	return sums[scope], nil
+}
+
+// lostScopes keeps the scopes of evict that a's user once held: family
+// scopes with a former_access row for the user, and every other scope (the
+// intake or region scope a role or region change took away).
+func lostScopes(ctx context.Context, tx *sql.Tx, a Actor, evict []string) ([]string, error) {
+	var out []string
+	for _, s := range evict {
+		fam, ok := strings.CutPrefix(s, schema.FamilyScopePrefix)
+		if !ok {
+			out = append(out, s)
+			continue
+		}
+		var held bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM former_access WHERE family_id = ? AND user_id = ?)`,
+			fam, a.UserID).Scan(&held); err != nil {
+			return nil, fmt.Errorf("check former access: %w", err)
+		}
+		if held {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
