@@ -163,8 +163,8 @@ func TestBackup_DuringWritesOpensAndPassesIntegrityCheck(t *testing.T) {
 
 func FuzzCursor(f *testing.F) {
 	f.Add("")
-	f.Add(cursor{V: 1, R: testRegion, S: 10, A: 3, H: []string{"intake:kempen"}, P: []string{schema.FamilyScope(uid(1))}}.encode())
-	f.Add(cursor{V: 1, R: testRegion}.encode())
+	f.Add(cursor{V: cursorVersion, R: testRegion, S: 10, F: 3, K: []string{"family:x", "contacts", uid(2), "note"}, H: []string{"intake:kempen"}, P: []string{schema.FamilyScope(uid(1))}}.encode())
+	f.Add(cursor{V: cursorVersion, R: testRegion}.encode())
 	f.Add("eyJ2IjoxfQ")
 	f.Add("!!!")
 	f.Fuzz(func(t *testing.T, s string) {
@@ -175,7 +175,7 @@ func FuzzCursor(f *testing.F) {
 			}
 			return
 		}
-		if c.A > c.S || c.S < 0 || c.A < 0 || c.R != testRegion {
+		if c.S < 0 || c.F < 0 || c.R != testRegion || (len(c.P) == 0 && (c.F != 0 || c.K != nil)) || (c.K != nil && len(c.K) != 4) {
 			t.Fatalf("accepted an inconsistent cursor %+v", c)
 		}
 		// A decoded cursor encodes to one that decodes to the same.

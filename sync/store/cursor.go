@@ -12,8 +12,9 @@ import (
 	"github.com/samenplan/samenplan/sync/schema"
 )
 
-// cursorVersion is the version of the cursor format.
-const cursorVersion = 1
+// cursorVersion is the version of the cursor format. Version 2 fills new
+// scopes in key order (K) instead of log order.
+const cursorVersion = 2
 
 // Cursor bounds.
 const (
@@ -21,14 +22,19 @@ const (
 	maxCursorScopes = 5000
 )
 
-// cursor is a device's pull position: everything of the held scopes up to
-// seq S, and of the pending scopes (being filled) up to seq A. On the wire
-// it is the base64url (unpadded) of its JSON; devices treat it as opaque.
+// cursor is a device's pull position. The held scopes H are delivered up to
+// log seq S. The pending scopes P (being filled) are delivered in key order
+// (scope, collection, id, field) up to and including K, each field as of
+// some snapshot at or after seq F; so what changed after F is delivered
+// again by walking the log from F. K is empty before the first key. On the
+// wire a cursor is the base64url (unpadded) of its JSON; devices treat it
+// as opaque.
 type cursor struct {
 	V int      `json:"v"`
 	R string   `json:"r"`
 	S int64    `json:"s"`
-	A int64    `json:"a"`
+	F int64    `json:"f"`
+	K []string `json:"k"`
 	H []string `json:"h"`
 	P []string `json:"p"`
 }
@@ -72,12 +78,14 @@ func decodeCursor(s, region string) (cursor, error) {
 		return bad("unknown version")
 	case c.R != region:
 		return bad("cursor of another region")
-	case c.S < 0 || c.A < 0 || c.A > c.S:
-		return bad("positions out of order")
+	case c.S < 0 || c.F < 0:
+		return bad("negative position")
 	case len(c.H)+len(c.P) > maxCursorScopes:
 		return bad("too many scopes")
-	case len(c.P) == 0 && c.A != 0:
-		return bad("backfill position without pending scopes")
+	case len(c.P) == 0 && (c.F != 0 || c.K != nil):
+		return bad("fill position without pending scopes")
+	case c.K != nil && len(c.K) != 4:
+		return bad("bad fill key")
 	}
 	seen := make(map[string]bool, len(c.H)+len(c.P))
 	for _, list := range [][]string{c.H, c.P} {

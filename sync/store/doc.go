@@ -25,8 +25,9 @@
 //   - evictions, quarantine, conflicts.
 //
 // A pull walks the log from the cursor for held scopes (entries that are
-// still winners) and, for scopes being filled, reads their rows through
-// row_scopes ordered by seq. The cursor is base64url of a small versioned
+// still winners) and fills new scopes in key order through row_scopes and
+// the fields key, resuming after the cursor's key; what changes behind the
+// fill key meanwhile is picked up by walking the log for those scopes too. The cursor is base64url of a small versioned
 // JSON object; it carries no secret and grants nothing: a device's scopes
 // are computed from the store on every pull.
 package store
