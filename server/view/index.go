@@ -65,9 +65,9 @@ const (
 
 	iID           = "id"
 	iRegion       = "region"        // cases: region, sort key (label order)
-	iRegionStatus = "region_status" // cases and referrals: region, status
-	iCoach        = "coach"         // cases: coach (lead and co of every trajectory not closed)
-	iSignal       = "signal"        // cases: region, signal id
+	iRegionStatus = "region_status" // cases: region, status, sort key; referrals: region, status
+	iCoach        = "coach"         // cases: coach (lead and co of every trajectory not closed), region, sort key
+	iSignal       = "signal"        // cases: region, signal id, sort key
 	iFamily       = "family"        // referrals, signals: family id
 	iRegionAt     = "region_at"     // consults: region, at (UTC, RFC 3339)
 )
@@ -95,12 +95,12 @@ func dbSchema() *memdb.DBSchema {
 		tCases: {Name: tCases, Indexes: map[string]*memdb.IndexSchema{
 			iID:           idx(iID, true, func(o any) []string { return []string{o.(*Case).Family.ID} }),
 			iRegion:       idx(iRegion, false, func(o any) []string { c := o.(*Case); return []string{c.region, c.sortKey} }),
-			iRegionStatus: idx(iRegionStatus, false, func(o any) []string { c := o.(*Case); return []string{c.region, c.Status} }),
+			iRegionStatus: idx(iRegionStatus, false, func(o any) []string { c := o.(*Case); return []string{c.region, c.Status, c.sortKey} }),
 			iCoach: {Name: iCoach, AllowMissing: true, Indexer: multiKeyIndex{func(o any) [][]string {
 				c := o.(*Case)
 				out := make([][]string, len(c.Coaches))
 				for i, co := range c.Coaches {
-					out[i] = []string{co, c.region}
+					out[i] = []string{co, c.region, c.sortKey}
 				}
 				return out
 			}}},
@@ -111,7 +111,7 @@ func dbSchema() *memdb.DBSchema {
 				for _, s := range c.Signals {
 					if !seen[s.ID] {
 						seen[s.ID] = true
-						out = append(out, []string{c.region, s.ID})
+						out = append(out, []string{c.region, s.ID, c.sortKey})
 					}
 				}
 				return out
@@ -141,3 +141,8 @@ func dbSchema() *memdb.DBSchema {
 
 // PrefixFromArgs lets DeleteAll and "_prefix" queries use the leading parts.
 func (x keyIndex) PrefixFromArgs(args ...any) ([]byte, error) { return x.FromArgs(args...) }
+
+// PrefixFromArgs lets "_prefix" queries use the leading parts.
+func (x multiKeyIndex) PrefixFromArgs(args ...any) ([]byte, error) {
+	return keyIndex{}.FromArgs(args...)
+}

@@ -52,6 +52,45 @@ type RegionInfo struct {
 	Today rules.Date `json:"today"`
 }
 
+// loadRow is a coach's number of running families in a region.
+type loadRow struct {
+	region, coach string
+	families      int
+}
+
+// adjustLoad moves the coach load from old to c (either may be nil).
+func adjustLoad(txn *memdb.Txn, st *regionState, old, c *Case) error {
+	delta := map[string]int{}
+	for _, x := range []struct {
+		c *Case
+		n int
+	}{{old, -1}, {c, 1}} {
+		if x.c == nil || (x.c.Status != "active" && x.c.Status != "paused") {
+			continue
+		}
+		for _, co := range x.c.Coaches {
+			delta[co] += x.n
+		}
+	}
+	for co, d := range delta {
+		if d == 0 {
+			continue
+		}
+		st.load[co] += d
+		if st.load[co] == 0 {
+			delete(st.load, co)
+			if _, err := txn.DeleteAll(tLoad, iID, st.name, co); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := txn.Insert(tLoad, &loadRow{region: st.name, coach: co, families: st.load[co]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 type yearRow struct {
 	region string
 	year   int
@@ -61,6 +100,7 @@ type yearRow struct {
 const (
 	tRegions = "regions"
 	tYears   = "years"
+	tLoad    = "load"
 	iSubject = "subject"
 )
 
@@ -83,6 +123,12 @@ func New(stores *store.Stores, rs RuleSource, now func() time.Time) *Model {
 		iID: {Name: iID, Unique: true, Indexer: keyIndex{func(o any) []string {
 			y := o.(*yearRow)
 			return []string{y.region, strconv.Itoa(y.year)}
+		}}},
+	}}
+	s.Tables[tLoad] = &memdb.TableSchema{Name: tLoad, Indexes: map[string]*memdb.IndexSchema{
+		iID: {Name: iID, Unique: true, Indexer: keyIndex{func(o any) []string {
+			l := o.(*loadRow)
+			return []string{l.region, l.coach}
 		}}},
 	}}
 	db, err := memdb.NewMemDB(s)
@@ -188,6 +234,9 @@ func (m *Model) BuildRegion(ctx context.Context, name string) error {
 		if _, err := txn.DeleteAll(t, iRegion+"_prefix", name); err != nil {
 			return fmt.Errorf("build view of %s: %w", name, err)
 		}
+	}
+	if _, err := txn.DeleteAll(tLoad, iID+"_prefix", name); err != nil {
+		return fmt.Errorf("build view of %s: %w", name, err)
 	}
 	if _, err := txn.DeleteAll(tConsults, iRegionAt+"_prefix", name); err != nil {
 		return fmt.Errorf("build view of %s: %w", name, err)
@@ -614,6 +663,9 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work) ([]Event
 				if err := txn.Delete(tCases, oldCase); err != nil {
 					return nil, err
 				}
+				if err := adjustLoad(txn, st, oldCase, nil); err != nil {
+					return nil, err
+				}
 				evs = append(evs, Event{Region: st.name, FamilyID: fam, Kind: EventCase})
 			}
 			for id := range st.children(fam, "referrals") {
@@ -622,6 +674,9 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work) ([]Event
 			continue
 		}
 		if err := m.insertCase(txn, c); err != nil {
+			return nil, err
+		}
+		if err := adjustLoad(txn, st, oldCase, c); err != nil {
 			return nil, err
 		}
 		evs = append(evs, Event{Region: st.name, FamilyID: fam, Kind: EventCase})

@@ -44,34 +44,34 @@ type Filter struct {
 }
 
 // Cases returns a page of the cases matching f, in label order, and how
-// many match in all.
+// many match in all. Every index it reads is in label order, so only the
+// page is materialised.
 func (m *Model) Cases(f Filter) ([]CaseSummary, int) {
 	txn := m.db.Txn(false)
 	var (
-		it      memdb.ResultIterator
-		err     error
-		ordered bool // the index already gives the label order
+		it  memdb.ResultIterator
+		err error
 	)
 	switch {
 	case f.Coach != "" && f.Region != "":
-		it, err = txn.Get(tCases, iCoach, f.Coach, f.Region)
+		it, err = txn.Get(tCases, iCoach+"_prefix", f.Coach, f.Region)
 	case f.Coach != "":
-		it, err = txn.Get(tCases, iCoach, f.Coach)
+		it, err = m.coachAcrossRegions(txn, f.Coach)
 	case f.Signal != "" && f.Region != "":
-		it, err = txn.Get(tCases, iSignal, f.Region, f.Signal)
+		it, err = txn.Get(tCases, iSignal+"_prefix", f.Region, f.Signal)
 	case f.Status != "" && f.Region != "":
-		it, err = txn.Get(tCases, iRegionStatus, f.Region, f.Status)
+		it, err = txn.Get(tCases, iRegionStatus+"_prefix", f.Region, f.Status)
 	case f.Region != "":
 		it, err = txn.Get(tCases, iRegion+"_prefix", f.Region)
-		ordered = true
 	default:
-		it, err = txn.Get(tCases, iID)
+		it, err = m.allRegions(txn)
 	}
 	if err != nil {
 		return nil, 0
 	}
 	q := strings.ToLower(strings.TrimSpace(f.Q))
-	var hits []*Case
+	total := 0
+	var out []CaseSummary
 	for o := it.Next(); o != nil; o = it.Next() {
 		c := o.(*Case)
 		if (f.Region != "" && c.region != f.Region) || (f.Status != "" && c.Status != f.Status) ||
@@ -79,31 +79,54 @@ func (m *Model) Cases(f Filter) ([]CaseSummary, int) {
 			(f.Coach != "" && !hasCoach(c, f.Coach)) {
 			continue
 		}
-		hits = append(hits, c)
-	}
-	if !ordered {
-		sort.Slice(hits, func(i, j int) bool { return hits[i].sortKey < hits[j].sortKey })
-	}
-	total := len(hits)
-	hits = page(hits, f.Offset, f.Limit)
-	out := make([]CaseSummary, len(hits))
-	for i, c := range hits {
-		out[i] = c.Summary()
+		if total >= f.Offset && (f.Limit <= 0 || len(out) < f.Limit) {
+			out = append(out, c.Summary())
+		}
+		total++
 	}
 	return out, total
 }
 
-func page[T any](xs []T, offset, limit int) []T {
-	if offset > 0 {
-		if offset >= len(xs) {
-			return nil
-		}
-		xs = xs[offset:]
+// sliceIterator walks cases gathered from several index ranges.
+type sliceIterator struct{ cases []*Case }
+
+func (s *sliceIterator) WatchCh() <-chan struct{} { return nil }
+
+func (s *sliceIterator) Next() any {
+	if len(s.cases) == 0 {
+		return nil
 	}
-	if limit > 0 && limit < len(xs) {
-		xs = xs[:limit]
+	c := s.cases[0]
+	s.cases = s.cases[1:]
+	return c
+}
+
+// coachAcrossRegions returns a coach's cases of every region in label order.
+func (m *Model) coachAcrossRegions(txn *memdb.Txn, coach string) (memdb.ResultIterator, error) {
+	it, err := txn.Get(tCases, iCoach+"_prefix", coach)
+	if err != nil {
+		return nil, err
 	}
-	return xs
+	var cs []*Case
+	for o := it.Next(); o != nil; o = it.Next() {
+		cs = append(cs, o.(*Case))
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].sortKey < cs[j].sortKey })
+	return &sliceIterator{cs}, nil
+}
+
+// allRegions returns every case in label order.
+func (m *Model) allRegions(txn *memdb.Txn) (memdb.ResultIterator, error) {
+	it, err := txn.Get(tCases, iID)
+	if err != nil {
+		return nil, err
+	}
+	var cs []*Case
+	for o := it.Next(); o != nil; o = it.Next() {
+		cs = append(cs, o.(*Case))
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].sortKey < cs[j].sortKey })
+	return &sliceIterator{cs}, nil
 }
 
 func hasSignal(c *Case, id string) bool {
@@ -213,18 +236,14 @@ func (m *Model) Consults(region string, from, to time.Time) []*Consult {
 // active or paused) she holds as lead or co-coach: the active_families of
 // the capacity rules.
 func (m *Model) CoachLoad(region string) map[string]int {
-	txn := m.db.Txn(false)
+	it, err := m.db.Txn(false).Get(tLoad, iID+"_prefix", region)
+	if err != nil {
+		return nil
+	}
 	load := map[string]int{}
-	for _, status := range []string{"active", "paused"} {
-		it, err := txn.Get(tCases, iRegionStatus, region, status)
-		if err != nil {
-			return nil
-		}
-		for o := it.Next(); o != nil; o = it.Next() {
-			for _, co := range o.(*Case).Coaches {
-				load[co]++
-			}
-		}
+	for o := it.Next(); o != nil; o = it.Next() {
+		l := o.(*loadRow)
+		load[l.coach] = l.families
 	}
 	return load
 }

@@ -133,6 +133,7 @@ type regionState struct {
 	conflicts   map[rowKey]int
 	quarantined map[string]int
 	nodes       map[string]string // interned stamp nodes
+	load        map[string]int    // coach → running families (as the load table)
 	seq         int64
 	built       bool
 	version     string     // the rules version the region was last computed with
@@ -144,6 +145,7 @@ func newRegionState(name string) *regionState {
 		name: name, rows: map[string]map[string]*rawRow{}, kids: map[string]map[string]map[string]struct{}{},
 		counted: map[string]trajectoryCount{}, years: map[int]rules.YearCountFacts{},
 		conflicts: map[rowKey]int{}, quarantined: map[string]int{}, nodes: map[string]string{},
+		load: map[string]int{},
 	}
 }
 
