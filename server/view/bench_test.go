@@ -162,6 +162,7 @@ func BenchmarkCases10k(b *testing.B) {
 	if _, total := m.Cases(Filter{Region: "kempen"}); total != n {
 		b.Fatalf("model has %d cases, want %d", total, n)
 	}
+	b.Logf("%d signals, %d open referrals", len(m.Signals("kempen")), len(m.OpenReferrals("kempen")))
 	b.Run("Case", func(b *testing.B) {
 		measure(b, func(i int) {
 			if _, ok := m.Case(br.fams[i%n]); !ok {

@@ -188,3 +188,11 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+func deref[T any](ps []*T) []T {
+	out := make([]T, len(ps))
+	for i, p := range ps {
+		out[i] = *p
+	}
+	return out
+}

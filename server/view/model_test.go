@@ -25,7 +25,7 @@ func TestModel_ContactUpdatesLastContactAndClearsTheNoContactSignal(t *testing.T
 	if got := signalIDs(c.Signals); !contains(got, "no_contact_10_days") {
 		t.Fatalf("signals = %v, want no_contact_10_days", got)
 	}
-	if got := signalIDs(f.model.Signals("kempen")); !contains(got, "no_contact_10_days") {
+	if got := signalIDs(deref(f.model.Signals("kempen"))); !contains(got, "no_contact_10_days") {
 		t.Fatalf("region signals = %v, want no_contact_10_days", got)
 	}
 	if got, _ := f.model.Cases(Filter{Region: "kempen", Signal: "no_contact_10_days"}); len(got) != 1 {
@@ -44,7 +44,7 @@ func TestModel_ContactUpdatesLastContactAndClearsTheNoContactSignal(t *testing.T
 	if got := signalIDs(c.Signals); contains(got, "no_contact_10_days") {
 		t.Errorf("signals = %v, want no no_contact_10_days after a contact today", got)
 	}
-	if got := signalIDs(f.model.Signals("kempen")); contains(got, "no_contact_10_days") {
+	if got := signalIDs(deref(f.model.Signals("kempen"))); contains(got, "no_contact_10_days") {
 		t.Errorf("region signals = %v, want none", got)
 	}
 	if got := len(c.Contacts); got != 2 || !c.Contacts[0].OccurredAt.Before(c.Contacts[1].OccurredAt) {

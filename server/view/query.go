@@ -268,15 +268,15 @@ func rankOf(sev string) int {
 }
 
 // Signals returns the region's fired signals, most severe first, then by
-// family and subject.
-func (m *Model) Signals(region string) []Signal {
+// family and subject. The signals are shared and must not be modified.
+func (m *Model) Signals(region string) []*Signal {
 	it, err := m.db.Txn(false).Get(tSignals, iRegion+"_prefix", region)
 	if err != nil {
 		return nil
 	}
-	var out []Signal
+	var out []*Signal
 	for o := it.Next(); o != nil; o = it.Next() {
-		out = append(out, o.(*signalRow).Signal)
+		out = append(out, &o.(*signalRow).Signal)
 	}
 	return out
 }
