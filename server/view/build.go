@@ -60,7 +60,7 @@ func decodeGoal(id string, r fields) Goal {
 		Concern: str(r, "concern"), Goal: str(r, "goal"), Actions: str(r, "actions"), Owner: str(r, "owner"),
 		DueOn: date(r, "due_on"), Status: str(r, "status"),
 	}
-	if v := r.get("scale"); len(v) > 0 && string(v) != "null" {
+	if v := r.get("scale"); v != "" && v != "null" {
 		n := iv(v)
 		g.Scale = &n
 	}

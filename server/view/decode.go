@@ -1,9 +1,9 @@
 package view
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/samenplan/samenplan/rules"
@@ -13,44 +13,45 @@ import (
 // JSON rows of LoadRows or the model's LWW cells. Decoding goes through it
 // so the dry run and the read model read a row the same way.
 type fields interface {
-	get(field string) []byte
+	get(field string) string
 }
 
 // jsonRow is a row of Rows.
 type jsonRow map[string]json.RawMessage
 
-func (r jsonRow) get(f string) []byte { return r[f] }
+func (r jsonRow) get(f string) string { return string(r[f]) }
 
 // The decoders below read the values the schema admits (sync/schema) and
 // give the zero value for null, a missing field or anything malformed: the
-// store validated every value, so malformed means "not set" here.
+// store validated every value, so malformed means "not set" here. A string
+// without escapes is a substring of the value, not a copy.
 
-func sv(v []byte) string {
+func sv(v string) string {
 	if len(v) < 2 || v[0] != '"' {
 		return ""
 	}
-	if bytes.IndexByte(v, '\\') < 0 {
-		return string(v[1 : len(v)-1])
+	if strings.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1]
 	}
 	var s string
-	_ = json.Unmarshal(v, &s)
+	_ = json.Unmarshal([]byte(v), &s)
 	return s
 }
 
-func bv(v []byte) bool { return len(v) == 4 && string(v) == "true" }
+func bv(v string) bool { return v == "true" }
 
-func iv(v []byte) int {
-	if n, err := strconv.Atoi(string(v)); err == nil {
+func iv(v string) int {
+	if n, err := strconv.Atoi(v); err == nil {
 		return n
 	}
-	var f float64
-	if json.Unmarshal(v, &f) != nil {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
 		return 0
 	}
 	return int(f)
 }
 
-func dv(v []byte) rules.Date {
+func dv(v string) rules.Date {
 	s := sv(v)
 	if s == "" {
 		return rules.Date{}
@@ -62,7 +63,7 @@ func dv(v []byte) rules.Date {
 	return d
 }
 
-func tv(v []byte) time.Time {
+func tv(v string) time.Time {
 	t, err := time.Parse(time.RFC3339, sv(v))
 	if err != nil {
 		return time.Time{}
@@ -70,12 +71,12 @@ func tv(v []byte) time.Time {
 	return t
 }
 
-func lv(v []byte) []string {
+func lv(v string) []string {
 	if len(v) == 0 || v[0] != '[' {
 		return nil
 	}
 	var out []string
-	_ = json.Unmarshal(v, &out)
+	_ = json.Unmarshal([]byte(v), &out)
 	return out
 }
 

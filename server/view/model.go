@@ -206,9 +206,9 @@ func (m *Model) BuildRegion(ctx context.Context, name string) error {
 	if old := m.regions[name]; old != nil {
 		for coll, rows := range old.rows {
 			for id, row := range rows {
-				for f, c := range row.cells {
-					c.node = fresh.internNode(c.node)
-					fresh.mergeCell(coll, id, f, c)
+				for _, c := range row.cells {
+					c.node = fresh.internNode(old.nodeNames[c.node])
+					fresh.mergeCell(coll, id, c)
 				}
 			}
 		}

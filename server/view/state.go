@@ -1,8 +1,6 @@
 package view
 
 import (
-	"bytes"
-	"encoding/json"
 	"strings"
 
 	"github.com/samenplan/samenplan/rules"
@@ -11,34 +9,52 @@ import (
 	"github.com/samenplan/samenplan/sync/schema"
 )
 
-// cell is a field's winning write. Only the value and the stamp are kept:
-// collection, row and field are the keys of the maps that hold it. The
-// stamp is kept parsed, with its node interned, so a million cells cost no
-// million stamp strings.
+// cell is a field's winning write, packed: the value, the parsed stamp
+// (its node interned per region) and the field as an index into
+// fieldNames. A region holds a million of them.
 type cell struct {
-	v       json.RawMessage
+	v       string // the JSON value
 	wall    int64
 	counter uint16
-	node    string
+	field   uint8
+	node    uint32
 }
+
+// fieldNames lists every field name of the case file; fieldID inverts it.
+var fieldNames, fieldID = func() ([]string, map[string]uint8) {
+	var names []string
+	ids := map[string]uint8{}
+	for _, c := range schema.CaseFile.Collections {
+		for _, f := range c.Fields {
+			if _, ok := ids[f.Name]; !ok {
+				if len(names) == 256 {
+					panic("view: more than 256 field names in the case file")
+				}
+				ids[f.Name] = uint8(len(names))
+				names = append(names, f.Name)
+			}
+		}
+	}
+	return names, ids
+}()
 
 // wins reports whether write c beats cur, as crdt.Wins does: the higher
 // stamp (wall, counter, node), then the higher value bytes.
-func (c cell) wins(cur cell) bool {
+func (s *regionState) wins(c, cur *cell) bool {
 	switch {
 	case c.wall != cur.wall:
 		return c.wall > cur.wall
 	case c.counter != cur.counter:
 		return c.counter > cur.counter
 	case c.node != cur.node:
-		return c.node > cur.node
+		return s.nodeNames[c.node] > s.nodeNames[cur.node]
 	}
-	return bytes.Compare(c.v, cur.v) > 0
+	return c.v > cur.v
 }
 
 // parseStamp reads the wire form "<13-digit ms>-<4 hex>-<node>". The store
 // validated every stamp; a malformed one orders as the zero stamp.
-func (s *regionState) parseStamp(hlc string) (wall int64, counter uint16, node string) {
+func (s *regionState) parseStamp(hlc string) (wall int64, counter uint16, node uint32) {
 	if len(hlc) < 20 || hlc[13] != '-' || hlc[18] != '-' {
 		return 0, 0, s.internNode(hlc)
 	}
@@ -59,25 +75,39 @@ func (s *regionState) parseStamp(hlc string) (wall int64, counter uint16, node s
 	return wall, counter, s.internNode(hlc[19:])
 }
 
-func (s *regionState) internNode(n string) string {
-	if in, ok := s.nodes[n]; ok {
-		return in
+func (s *regionState) internNode(n string) uint32 {
+	if i, ok := s.nodes[n]; ok {
+		return i
 	}
+	i := uint32(len(s.nodeNames))
 	n = strings.Clone(n)
-	s.nodes[n] = n
-	return n
+	s.nodes[n] = i
+	s.nodeNames = append(s.nodeNames, n)
+	return i
 }
 
-// rawRow is a row's current state: per field, the winning write.
+// rawRow is a row's current state: per field, the winning write. A row has
+// at most a score of fields, so a slice beats a map.
 type rawRow struct {
-	cells map[string]cell
+	cells []cell
 	// parent is the parent id the row is filed under in regionState.kids.
 	parent string
 }
 
-func (r *rawRow) get(f string) []byte { return r.cells[f].v }
+func (r *rawRow) get(f string) string {
+	id, ok := fieldID[f]
+	if !ok {
+		return ""
+	}
+	for i := range r.cells {
+		if r.cells[i].field == id {
+			return r.cells[i].v
+		}
+	}
+	return ""
+}
 
-func (r *rawRow) deleted() bool { return bv(r.cells[crdt.Deleted].v) }
+func (r *rawRow) deleted() bool { return bv(r.get(crdt.Deleted)) }
 
 // parentField is the field naming each collection's parent row.
 var parentField = map[string]string{
@@ -89,15 +119,11 @@ var parentField = map[string]string{
 	"contacts":        "trajectory_id",
 }
 
-// names interns the schema's collection and field names, so the millions of
-// cells of a region share one copy of each map key.
+// names interns the schema's collection names.
 var names = func() map[string]string {
 	m := map[string]string{}
 	for _, c := range schema.CaseFile.Collections {
 		m[c.Name] = c.Name
-		for _, f := range c.Fields {
-			m[f.Name] = f.Name
-		}
 	}
 	return m
 }()
@@ -132,8 +158,9 @@ type regionState struct {
 	// quarantined writes per family (both from the store, see SyncCounts).
 	conflicts   map[rowKey]int
 	quarantined map[string]int
-	nodes       map[string]string // interned stamp nodes
-	load        map[string]int    // coach → running families (as the load table)
+	nodes       map[string]uint32 // interned stamp nodes
+	nodeNames   []string
+	load        map[string]int // coach → running families (as the load table)
 	seq         int64
 	built       bool
 	version     string     // the rules version the region was last computed with
@@ -144,7 +171,7 @@ func newRegionState(name string) *regionState {
 	return &regionState{
 		name: name, rows: map[string]map[string]*rawRow{}, kids: map[string]map[string]map[string]struct{}{},
 		counted: map[string]trajectoryCount{}, years: map[int]rules.YearCountFacts{},
-		conflicts: map[rowKey]int{}, quarantined: map[string]int{}, nodes: map[string]string{},
+		conflicts: map[rowKey]int{}, quarantined: map[string]int{}, nodes: map[string]uint32{},
 		load: map[string]int{},
 	}
 }
@@ -165,14 +192,19 @@ func (s *regionState) live(coll, id string) *rawRow {
 	return r
 }
 
-// merge applies one write; it reports whether it became the field's value.
+// merge applies one write; it reports whether it became the field's
+// value. A field the case file does not have is ignored.
 func (s *regionState) merge(c protocol.Change) bool {
-	in := cell{v: c.Value}
+	id, ok := fieldID[c.Field]
+	if !ok {
+		return false
+	}
+	in := cell{v: string(c.Value), field: id}
 	in.wall, in.counter, in.node = s.parseStamp(c.HLC)
-	return s.mergeCell(c.Collection, c.ID, c.Field, in)
+	return s.mergeCell(c.Collection, c.ID, in)
 }
 
-func (s *regionState) mergeCell(collection, id, field string, in cell) bool {
+func (s *regionState) mergeCell(collection, id string, in cell) bool {
 	coll := intern(collection)
 	rs := s.rows[coll]
 	if rs == nil {
@@ -181,14 +213,19 @@ func (s *regionState) mergeCell(collection, id, field string, in cell) bool {
 	}
 	r := rs[id]
 	if r == nil {
-		r = &rawRow{cells: make(map[string]cell, 8)}
+		r = &rawRow{}
 		rs[id] = r
 	}
-	field = intern(field)
-	if cur, ok := r.cells[field]; ok && !in.wins(cur) {
-		return false
+	for i := range r.cells {
+		if cur := &r.cells[i]; cur.field == in.field {
+			if !s.wins(&in, cur) {
+				return false
+			}
+			*cur = in
+			return true
+		}
 	}
-	r.cells[field] = in
+	r.cells = append(r.cells, in)
 	return true
 }
 

@@ -18,10 +18,10 @@ func TestCell_WinsAgreesWithCRDT(t *testing.T) {
 	val := func() json.RawMessage { return json.RawMessage(fmt.Sprint(rnd.IntN(3))) }
 	for i := 0; i < 2000; i++ {
 		a, b := crdt.Change{Value: val(), HLC: stamp()}, crdt.Change{Value: val(), HLC: stamp()}
-		ca, cb := cell{v: a.Value}, cell{v: b.Value}
+		ca, cb := cell{v: string(a.Value)}, cell{v: string(b.Value)}
 		ca.wall, ca.counter, ca.node = s.parseStamp(a.HLC.String())
 		cb.wall, cb.counter, cb.node = s.parseStamp(b.HLC.String())
-		if got, want := ca.wins(cb), crdt.Wins(a, b); got != want {
+		if got, want := s.wins(&ca, &cb), crdt.Wins(a, b); got != want {
 			t.Fatalf("%s %s beats %s %s: got %t, want %t", a.HLC, a.Value, b.HLC, b.Value, got, want)
 		}
 	}
