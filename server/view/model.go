@@ -50,6 +50,8 @@ type RegionInfo struct {
 	RulesVersion string `json:"rules_version"`
 	// Today is the day ages, eligibility and signals were last computed for.
 	Today rules.Date `json:"today"`
+	// Cases counts the region's cases.
+	Cases int `json:"cases"`
 }
 
 // loadRow is a coach's number of running families in a region.
@@ -246,7 +248,8 @@ func (m *Model) BuildRegion(ctx context.Context, name string) error {
 	if _, err := m.write(txn, fresh, e, w); err != nil {
 		return fmt.Errorf("build view of %s: %w", name, err)
 	}
-	if err := m.writeInfo(txn, fresh, e); err != nil {
+	fresh.version, fresh.today = e.version(), e.today
+	if err := m.writeInfo(txn, fresh); err != nil {
 		return fmt.Errorf("build view of %s: %w", name, err)
 	}
 	txn.Commit()
@@ -399,6 +402,7 @@ func (m *Model) Apply(c store.Commit) {
 		var more []Event
 		more, err = m.reevaluate(txn, st, e, nil)
 		evs = append(evs, more...)
+		st.version, st.today = e.version(), e.today
 	} else if err == nil && e.year != yearBefore {
 		// Eligibility may count the year's starts.
 		var more []Event
@@ -406,7 +410,7 @@ func (m *Model) Apply(c store.Commit) {
 		evs = append(evs, more...)
 	}
 	if err == nil {
-		err = m.writeInfo(txn, st, e)
+		err = m.writeInfo(txn, st)
 	}
 	if err != nil {
 		// Only a broken index can fail here; the model keeps the old
@@ -543,7 +547,8 @@ func (m *Model) recomputeAll(region string) {
 	defer txn.Abort()
 	evs, err := m.reevaluate(txn, st, e, nil)
 	if err == nil {
-		err = m.writeInfo(txn, st, e)
+		st.version, st.today = e.version(), e.today
+		err = m.writeInfo(txn, st)
 	}
 	if err != nil {
 		return
@@ -605,6 +610,9 @@ func (m *Model) SyncCounts(ctx context.Context, region string) error {
 	txn := m.db.Txn(true)
 	defer txn.Abort()
 	evs, err := m.write(txn, st, e, w)
+	if err == nil {
+		err = m.writeInfo(txn, st)
+	}
 	if err != nil {
 		return fmt.Errorf("sync counts of %s: %w", region, err)
 	}
@@ -663,6 +671,7 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work) ([]Event
 				if err := txn.Delete(tCases, oldCase); err != nil {
 					return nil, err
 				}
+				st.cases--
 				if err := adjustLoad(txn, st, oldCase, nil); err != nil {
 					return nil, err
 				}
@@ -678,6 +687,9 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work) ([]Event
 		}
 		if err := adjustLoad(txn, st, oldCase, c); err != nil {
 			return nil, err
+		}
+		if oldCase == nil {
+			st.cases++
 		}
 		evs = append(evs, Event{Region: st.name, FamilyID: fam, Kind: EventCase})
 	}
@@ -783,9 +795,9 @@ func insertSignals(txn *memdb.Txn, ss []Signal) error {
 	return nil
 }
 
-func (m *Model) writeInfo(txn *memdb.Txn, st *regionState, e *env) error {
-	st.version, st.today = e.version(), e.today
-	return txn.Insert(tRegions, &RegionInfo{Name: st.name, Seq: st.seq, Built: st.built, RulesVersion: st.version, Today: e.today})
+func (m *Model) writeInfo(txn *memdb.Txn, st *regionState) error {
+	return txn.Insert(tRegions, &RegionInfo{Name: st.name, Seq: st.seq, Built: st.built, RulesVersion: st.version,
+		Today: st.today, Cases: st.cases})
 }
 
 // fingerprint is what a recompute for the rules or the day can change.

@@ -24,11 +24,13 @@ func dump(t *testing.T, m *Model) string {
 			cases = append(cases, c)
 		}
 		info, _ := m.Info(region)
+		pageOf, total := m.Cases(Filter{Region: region, Limit: 3, Offset: 2})
 		out[region] = map[string]any{
 			"summaries": sums, "cases": cases, "referrals": m.Referrals(region, ""), "board": m.OpenReferrals(region),
 			"consults": m.Consults(region, time.Time{}, time.Time{}), "signals": m.Signals(region),
 			"load": m.CoachLoad(region), "y2025": m.YearCounts(region, 2025), "y2026": m.YearCounts(region, 2026),
-			"rules": info.RulesVersion, "today": info.Today,
+			"rules": info.RulesVersion, "today": info.Today, "case_count": info.Cases,
+			"page": pageOf, "total": total, "counted": len(sums),
 		}
 	}
 	b, err := json.MarshalIndent(out, "", " ")
@@ -214,6 +216,10 @@ func TestModel_AppliedCommitsEqualARebuildFromScratch(t *testing.T) {
 					if err := f.model.Refresh(f.ctx); err != nil {
 						t.Fatal(err)
 					}
+				}
+				info, _ := f.model.Info("kempen")
+				if _, n := f.model.Cases(Filter{Region: "kempen"}); n != info.Cases {
+					t.Fatalf("step %d: region counts %d cases, the model has %d", i, info.Cases, n)
 				}
 				if i%30 == 0 || i == steps {
 					got, want := dump(t, f.model), dump(t, f.newModel())

@@ -72,7 +72,16 @@ func (m *Model) Cases(f Filter) ([]CaseSummary, int) {
 	q := strings.ToLower(strings.TrimSpace(f.Q))
 	total := 0
 	var out []CaseSummary
+	// A page of a whole region needs no walk past it: the region counts
+	// its cases.
+	regionOnly := f.Region != "" && f.Coach == "" && f.Signal == "" && f.Status == "" && q == "" && f.Limit > 0
 	for o := it.Next(); o != nil; o = it.Next() {
+		if regionOnly && len(out) == f.Limit {
+			if info, err := txn.First(tRegions, iID, f.Region); err == nil && info != nil {
+				return out, info.(*RegionInfo).Cases
+			}
+			regionOnly = false
+		}
 		c := o.(*Case)
 		if (f.Region != "" && c.region != f.Region) || (f.Status != "" && c.Status != f.Status) ||
 			(q != "" && !strings.Contains(c.search, q)) || (f.Signal != "" && !hasSignal(c, f.Signal)) ||

@@ -162,6 +162,7 @@ type regionState struct {
 	nodeNames   []string
 	load        map[string]int // coach → running families (as the load table)
 	seq         int64
+	cases       int // cases in the model
 	built       bool
 	version     string     // the rules version the region was last computed with
 	today       rules.Date // the day it was last computed for
