@@ -28,8 +28,11 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qScopeSum = `INSERT INTO scope_sums (scope, sum) VALUES (?, ?)
 		ON CONFLICT (scope) DO UPDATE SET sum = (sum | excluded.sum) & ~(sum & excluded.sum)`
-	qBatchGet = `SELECT response FROM batches WHERE device_id = ? AND batch_id = ?`
-	qBatchPut = `INSERT INTO batches (device_id, batch_id, response, received_at) VALUES (?, ?, ?, ?)`
+	qBatchGet      = `SELECT response FROM batches WHERE device_id = ? AND batch_id = ?`
+	qBatchPut      = `INSERT INTO batches (device_id, batch_id, response, received_at) VALUES (?, ?, ?, ?)`
+	qFieldsFromLog = `INSERT INTO fields (collection, id, field, seq)
+		SELECT collection, id, field, seq FROM change_log WHERE seq BETWEEN ?1 AND ?2 AND outcome = 'applied' ORDER BY seq
+		ON CONFLICT (collection, id, field) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > fields.seq`
 	qLogBatch = `INSERT INTO log_batches (user_id, device_id, batch_id, received_at) VALUES (?, ?, ?, ?)`
 )
 
@@ -692,23 +695,18 @@ func (ap *applier) saveLog(ctx context.Context) error {
 	return nil
 }
 
-// saveFields upserts the batch's new winners.
+// saveFields upserts the batch's new winners straight from the log entries
+// just appended: in seq order, the last applied entry of a field is its
+// winner. One statement with two bound values, instead of four per field.
 func (ap *applier) saveFields(ctx context.Context) error {
-	b := newBulk(ap.r, ap.tx, fieldsUpsert)
-	for _, e := range ap.logs {
-		if e.stale {
-			continue
-		}
-		w := e.w
-		cur := ap.winners[fieldKey{w.c.Collection, w.c.ID, w.c.Field}]
-		if cur.seq != e.seq {
-			continue // overtaken later in the batch
-		}
-		if err := b.add(ctx, w.c.Collection, w.c.ID, w.c.Field, e.seq); err != nil {
-			return fmt.Errorf("save fields: %w", err)
-		}
+	if ap.applied == 0 || len(ap.logs) == 0 {
+		return nil
 	}
-	if err := b.flush(ctx); err != nil {
+	st, err := ap.r.stmt(ctx, ap.tx, qFieldsFromLog)
+	if err != nil {
+		return err
+	}
+	if _, err := st.ExecContext(ctx, ap.logs[0].seq, ap.nextSeq); err != nil {
 		return fmt.Errorf("save fields: %w", err)
 	}
 	return nil

@@ -52,10 +52,8 @@ func (b bulkSpec) query(rows int) string {
 var (
 	logInsert = newSpec(`INSERT INTO change_log (seq, collection, id, field, value, hlc, base, batch, outcome)`, "",
 		1, "?", "?", "?", "?", "?", "?", "?", "?1", "?")
-	fieldsUpsert = newSpec(`INSERT INTO fields (collection, id, field, seq)`,
-		` ON CONFLICT (collection, id, field) DO UPDATE SET seq = excluded.seq`, 0, "?", "?", "?", "?")
 	scopesInsert = newSpec(`INSERT OR IGNORE INTO row_scopes (collection, id, scope)`, "", 0, "?", "?", "?")
-	bulkSpecs    = []bulkSpec{logInsert, fieldsUpsert, scopesInsert}
+	bulkSpecs    = []bulkSpec{logInsert, scopesInsert}
 )
 
 func (b bulkSpec) build(rows int) string {
@@ -142,7 +140,7 @@ func (b *bulk) flush(ctx context.Context) error {
 
 // writerQueries lists every statement a push runs, to prepare them once.
 func writerQueries() []string {
-	qs := []string{qLookupRows, qLookupFields, qStaleLogged, qConflict, qQuarantine, qScopeSum, qBatchGet, qBatchPut, qLogBatch}
+	qs := []string{qLookupRows, qLookupFields, qStaleLogged, qConflict, qQuarantine, qScopeSum, qBatchGet, qBatchPut, qLogBatch, qFieldsFromLog}
 	for _, b := range bulkSpecs {
 		for _, n := range chunkSizes {
 			qs = append(qs, b.query(n))
