@@ -1,6 +1,3 @@
-// Package view builds typed, consolidated views of a region's case file
-// from the store: the facts the rules decide on, and (with the workflow)
-// the in-memory read model of consolidated cases.
 package view
 
 import (

@@ -2,11 +2,16 @@ package view
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/samenplan/samenplan/sync/protocol"
+	"github.com/samenplan/samenplan/sync/schema"
+	"github.com/samenplan/samenplan/sync/store"
 )
 
 func TestModel_ContactUpdatesLastContactAndClearsTheNoContactSignal(t *testing.T) {
@@ -395,4 +400,49 @@ func TestModel_ReadersNeverSeeHalfABatch(t *testing.T) {
 		t.Errorf("label = %q, want gen 40", got[0].Label)
 	}
 	t.Logf("%d reads during 40 batches", reads)
+}
+
+func TestModel_SyncCountsShowsConflictsAndQuarantinedNotes(t *testing.T) {
+	f := newFixture(t)
+	fam, traj, a, b, contact := newID(), newID(), newID(), newID(), newID()
+	f.write("kempen", append(familyRows("kempen", fam, "Gezin Hondsdraf", true), trajectoryRow("kempen", traj, fam, a, 20))...)
+	region, _ := f.stores.Region("kempen")
+	wall := time.Now().UnixMilli()
+	hlc := func(dev string, n int64) string { return fmt.Sprintf("%013d-0000-%s", wall+n, dev) }
+	push := func(dev, batch string, cs ...protocol.Change) protocol.PushResponse {
+		t.Helper()
+		resp, err := region.Push(f.ctx, store.Actor{UserID: a, DeviceID: dev, Role: store.RoleCoach},
+			protocol.PushRequest{DeviceID: dev, BatchID: batch, SchemaVersion: schema.Version, Changes: cs})
+		if err != nil || len(resp.Rejected) > 0 {
+			t.Fatalf("push %s: %v %+v", batch, err, resp.Rejected)
+		}
+		return resp
+	}
+	ch := func(field, value, stamp, base string) protocol.Change {
+		return protocol.Change{Collection: "contacts", ID: contact, Field: field, Value: json.RawMessage(value), HLC: stamp, Base: base}
+	}
+	push("dev-a1", "b1", ch("trajectory_id", `"`+traj+`"`, hlc("dev-a1", 0), ""), ch("note", `"eerste"`, hlc("dev-a1", 0), ""))
+	push("dev-a1", "b2", ch("note", `"tweede"`, hlc("dev-a1", 1), hlc("dev-a1", 0)))
+	push("dev-a2", "b3", ch("note", `"offline"`, hlc("dev-a2", 2), hlc("dev-a1", 0)))
+
+	f.write("kempen", row{"trajectories", traj, map[string]any{"lead_coach_id": b}})
+	late := newID()
+	resp := push("dev-a1", "b4", protocol.Change{Collection: "contacts", ID: late, Field: "trajectory_id", Value: json.RawMessage(`"` + traj + `"`), HLC: hlc("dev-a1", 3)})
+	if len(resp.Quarantined) != 1 {
+		t.Fatalf("late note: %+v, want it quarantined", resp)
+	}
+
+	if err := f.model.SyncCounts(f.ctx, "kempen"); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.model.Case(fam)
+	if c.Conflicts != 1 || c.Quarantined != 1 {
+		t.Errorf("conflicts %d, quarantined %d; want 1 and 1", c.Conflicts, c.Quarantined)
+	}
+	if got := c.Contacts[0].Note; got != "offline" {
+		t.Errorf("note = %q, want the later write", got)
+	}
+	if got, _ := f.model.Cases(Filter{Region: "kempen"}); got[0].Conflicts != 1 || got[0].Quarantined != 1 {
+		t.Errorf("summary = %+v, want the counts", got[0])
+	}
 }

@@ -273,3 +273,30 @@ func join(ls []string) string {
 	}
 	return out
 }
+
+func TestModel_BuildDuringWritesMissesNothing(t *testing.T) {
+	f := newFixture(t)
+	rnd := rand.New(rand.NewPCG(9, 9))
+	w := &randomWriter{f: f, rnd: rnd, region: "kempen", rows: map[string][]string{}, coach: []string{newID(), newID()}}
+	for i := 0; i < 40; i++ {
+		w.step()
+	}
+	// A new model takes the commits from now on, before it has loaded
+	// anything, while the writes go on: as at a server's start.
+	m := New(f.stores, f.rules, f.clock.Now)
+	f.hook.Store(m)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 60; i++ {
+			w.step()
+		}
+	}()
+	if err := m.Build(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if got, want := dump(t, m), dump(t, f.newModel()); got != want {
+		t.Fatalf("model built during writes differs from a rebuild:\n%s", firstDiff(got, want))
+	}
+}
