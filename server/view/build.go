@@ -145,8 +145,9 @@ func sortedIDs(set map[string]struct{}) []string {
 	return ids
 }
 
-// evalReferral sets the referral's eligibility (open referrals) and signals.
-func evalReferral(ref *Referral, members []Member, e *env) {
+// evalReferral sets the referral's eligibility (open referrals) and
+// signals; family is the case that holds it ("" for none).
+func evalReferral(ref *Referral, family string, members []Member, e *env) {
 	ref.Eligibility, ref.Signals = nil, nil
 	if e.rules == nil || !ref.Open() {
 		return
@@ -156,7 +157,7 @@ func evalReferral(ref *Referral, members []Member, e *env) {
 	sd := e.rules.EvalSignals(rules.SignalsInput{Today: e.today, Referral: &rules.PendingFacts{
 		Status: ref.Status, ReceivedOn: ref.ReceivedOn, Mandated: ref.Mandated, Articulated: ref.Articulated,
 	}})
-	ref.Signals = fired(sd, "referral", ref.ID, ref.FamilyID, ref.Region)
+	ref.Signals = fired(sd, "referral", ref.ID, family, ref.Region)
 }
 
 func fired(d rules.SignalsDecision, about, subject, family, region string) []Signal {
@@ -178,7 +179,7 @@ func buildReferral(s *regionState, id string, e *env) *Referral {
 		return nil
 	}
 	ref := decodeReferral(id, s.name, r)
-	evalReferral(ref, nil, e)
+	evalReferral(ref, "", nil, e)
 	return ref
 }
 
@@ -384,7 +385,7 @@ func evaluate(c *Case, e *env) {
 		}
 	}
 	for _, ref := range c.Referrals {
-		evalReferral(ref, c.Members, e)
+		evalReferral(ref, c.Family.ID, c.Members, e)
 		c.Signals = append(c.Signals, ref.Signals...)
 	}
 	nonNil(&c.Signals)

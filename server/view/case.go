@@ -208,8 +208,10 @@ type Signal struct {
 	// referral's id.
 	About     string `json:"about"`
 	SubjectID string `json:"subject_id"`
-	FamilyID  string `json:"family_id,omitempty"`
-	Region    string `json:"region"`
+	// FamilyID is the case the subject belongs to; "" for a referral that
+	// has no family (yet).
+	FamilyID string `json:"family_id,omitempty"`
+	Region   string `json:"region"`
 	// Version is the version of the signals file that fired it.
 	Version string `json:"version"`
 }

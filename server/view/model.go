@@ -493,7 +493,7 @@ func (m *Model) reevaluate(txn *memdb.Txn, st *regionState, e *env, w *work) ([]
 			continue // evaluated with its case
 		}
 		ref := *old
-		evalReferral(&ref, nil, e)
+		evalReferral(&ref, "", nil, e)
 		if referralPrint(&ref) == referralPrint(old) {
 			continue
 		}
@@ -690,6 +690,11 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work) ([]Event
 		}
 		if oldCase == nil {
 			st.cases++
+		}
+		// A referral that waited for its family row leaves signals of its
+		// own behind.
+		for _, r := range c.Referrals {
+			w.referrals[r.ID] = true
 		}
 		evs = append(evs, Event{Region: st.name, FamilyID: fam, Kind: EventCase})
 	}

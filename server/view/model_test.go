@@ -446,3 +446,20 @@ func TestModel_SyncCountsShowsConflictsAndQuarantinedNotes(t *testing.T) {
 		t.Errorf("summary = %+v, want the counts", got[0])
 	}
 }
+
+func TestModel_ReferralBeforeItsFamilyRowKeepsOneSetOfSignals(t *testing.T) {
+	f := newFixture(t)
+	fam, ref := newID(), newID()
+	// The family row comes later (as from a device that pushed the
+	// referral first); the referral already names it.
+	r := referralRow("kempen", ref, fam, 9)
+	f.write("kempen", row{"families", fam, map[string]any{"region": "kempen", "_deleted": true}}, r)
+	if got := f.model.Signals("kempen"); len(got) != 1 || got[0].FamilyID != "" {
+		t.Fatalf("signals = %v, want referral_undecided on the referral alone", deref(got))
+	}
+	f.write("kempen", row{"families", fam, map[string]any{"_deleted": false, "label": "Gezin Ratelpot"}})
+	got := f.model.Signals("kempen")
+	if len(got) != 1 || got[0].FamilyID != fam {
+		t.Fatalf("signals = %+v, want one referral_undecided for the family", deref(got))
+	}
+}

@@ -65,6 +65,16 @@ func (w *randomWriter) add(coll, id string) { w.rows[coll] = append(w.rows[coll]
 // step makes one random batch of 1–4 row writes; writes the store refuses
 // (a parent deleted meanwhile) change nothing and are skipped.
 func (w *randomWriter) step() {
+	if id, ok := w.any("referrals"); ok && len(w.fams) > 0 && w.rnd.IntN(10) == 0 {
+		// Link a referral to a family: allowed once, from no family; a
+		// refusal changes nothing.
+		r, _ := w.f.stores.Region(w.region)
+		raw, _ := json.Marshal(w.pick(w.fams))
+		if _, err := r.ServerWrite(w.f.ctx, store.Actor{Role: store.RoleServer},
+			[]store.FieldWrite{{Collection: "referrals", ID: id, Field: "family_id", Value: raw}}); err != nil {
+			w.f.t.Logf("skipped link: %v", err)
+		}
+	}
 	var batch []row
 	for n := 1 + w.rnd.IntN(4); n > 0; n-- {
 		if r, ok := w.one(); ok {
