@@ -463,3 +463,21 @@ func TestModel_ReferralBeforeItsFamilyRowKeepsOneSetOfSignals(t *testing.T) {
 		t.Fatalf("signals = %+v, want one referral_undecided for the family", deref(got))
 	}
 }
+
+func TestModel_BoardAndAllReadOneSnapshot(t *testing.T) {
+	f := newFixture(t)
+	fam, ref, other, traj, coach := newID(), newID(), newID(), newID(), newID()
+	f.write("kempen", append(familyRows("kempen", fam, "Gezin Korenaar", true), referralRow("kempen", ref, fam, 4))...)
+	f.write("kempen", append(familyRows("kempen", other, "Gezin Ereprijs", true), trajectoryRow("kempen", traj, other, coach, 30))...)
+	board := f.model.Board("kempen", 2026)
+	if len(board.Referrals) != 1 || board.Referrals[0].ID != ref || !board.Referrals[0].Eligibility.Eligible {
+		t.Errorf("board referrals = %v, want the eligible referral", ids(board.Referrals))
+	}
+	if board.Load[coach] != 1 || board.Year.StartedNonMandated != 1 || board.RulesVersion == "" {
+		t.Errorf("board = %+v, want the coach's load, this year's start and the rules version", board)
+	}
+	all := f.model.All("kempen")
+	if len(all) != 2 || all[0].Family.ID != other || all[1].Family.ID != fam {
+		t.Errorf("all = %d cases, want Ereprijs then Korenaar", len(all))
+	}
+}

@@ -168,7 +168,10 @@ func (m *Model) Referral(id string) (*Referral, bool) {
 // Referrals returns the region's referrals with status ("" for all; "open"
 // includes referrals without a status), oldest received first.
 func (m *Model) Referrals(region, status string) []*Referral {
-	txn := m.db.Txn(false)
+	return referrals(m.db.Txn(false), region, status)
+}
+
+func referrals(txn *memdb.Txn, region, status string) []*Referral {
 	var it memdb.ResultIterator
 	var err error
 	if status == "" {
@@ -197,7 +200,11 @@ func (m *Model) Referrals(region, status string) []*Referral {
 // intake board: eligible first, then by priority (highest first), then by
 // received_on (oldest first). Without active rules they rank by received_on.
 func (m *Model) OpenReferrals(region string) []*Referral {
-	out := m.Referrals(region, "open")
+	return openReferrals(m.db.Txn(false), region)
+}
+
+func openReferrals(txn *memdb.Txn, region string) []*Referral {
+	out := referrals(txn, region, "open")
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i].Eligibility, out[j].Eligibility
 		ae, be := a != nil && a.Eligible, b != nil && b.Eligible
@@ -245,7 +252,11 @@ func (m *Model) Consults(region string, from, to time.Time) []*Consult {
 // active or paused) she holds as lead or co-coach: the active_families of
 // the capacity rules.
 func (m *Model) CoachLoad(region string) map[string]int {
-	it, err := m.db.Txn(false).Get(tLoad, iID+"_prefix", region)
+	return coachLoad(m.db.Txn(false), region)
+}
+
+func coachLoad(txn *memdb.Txn, region string) map[string]int {
+	it, err := txn.Get(tLoad, iID+"_prefix", region)
 	if err != nil {
 		return nil
 	}
@@ -260,7 +271,11 @@ func (m *Model) CoachLoad(region string) map[string]int {
 // YearCounts counts the region's trajectories started in year (closed ones
 // included, deleted ones not): the year.* of the rules.
 func (m *Model) YearCounts(region string, year int) rules.YearCountFacts {
-	o, err := m.db.Txn(false).First(tYears, iID, region, itoa(year))
+	return yearCounts(m.db.Txn(false), region, year)
+}
+
+func yearCounts(txn *memdb.Txn, region string, year int) rules.YearCountFacts {
+	o, err := txn.First(tYears, iID, region, itoa(year))
 	if err != nil || o == nil {
 		return rules.YearCountFacts{}
 	}
@@ -293,11 +308,51 @@ func (m *Model) Signals(region string) []*Signal {
 // Info says how far the model is with a region, or false when it has never
 // seen it.
 func (m *Model) Info(region string) (RegionInfo, bool) {
-	o, err := m.db.Txn(false).First(tRegions, iID, region)
+	return info(m.db.Txn(false), region)
+}
+
+func info(txn *memdb.Txn, region string) (RegionInfo, bool) {
+	o, err := txn.First(tRegions, iID, region)
 	if err != nil || o == nil {
 		return RegionInfo{}, false
 	}
 	return *o.(*RegionInfo), true
+}
+
+// Board is what the weekly intake meeting needs of a region, from one
+// snapshot.
+type Board struct {
+	// Referrals are the undecided referrals, ranked as OpenReferrals.
+	Referrals []*Referral `json:"referrals"`
+	// Load is the running families per coach (CoachLoad).
+	Load map[string]int `json:"load"`
+	// Year counts the trajectories started in the board's year.
+	Year rules.YearCountFacts `json:"year"`
+	// RulesVersion is the intake rules' region version the decisions were
+	// made with ("" without active rules).
+	RulesVersion string `json:"rules_version"`
+}
+
+// Board returns the region's intake board for year, from one snapshot.
+func (m *Model) Board(region string, year int) Board {
+	txn := m.db.Txn(false)
+	in, _ := info(txn, region)
+	return Board{Referrals: openReferrals(txn, region), Load: coachLoad(txn, region),
+		Year: yearCounts(txn, region, year), RulesVersion: in.RulesVersion}
+}
+
+// All returns every case of the region in label order, from one snapshot:
+// for reports. The cases are shared and must not be modified.
+func (m *Model) All(region string) []*Case {
+	it, err := m.db.Txn(false).Get(tCases, iRegion+"_prefix", region)
+	if err != nil {
+		return nil
+	}
+	var out []*Case
+	for o := it.Next(); o != nil; o = it.Next() {
+		out = append(out, o.(*Case))
+	}
+	return out
 }
 
 // Subscribe returns a channel of events, one per changed family, referral
