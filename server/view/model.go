@@ -3,6 +3,7 @@ package view
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ type Model struct {
 	mu      sync.Mutex // serialises writers; guards regions
 	regions map[string]*regionState
 	events  fanout
+	log     *slog.Logger
 }
 
 // RegionInfo says how far the model is with a region.
@@ -137,7 +139,27 @@ func New(stores *store.Stores, rs RuleSource, now func() time.Time) *Model {
 	if err != nil {
 		panic(fmt.Sprintf("view: memdb schema: %v", err)) // static schema
 	}
-	return &Model{stores: stores, rules: rs, now: now, db: db, regions: map[string]*regionState{}}
+	return &Model{stores: stores, rules: rs, now: now, db: db, regions: map[string]*regionState{},
+		log: slog.New(slog.DiscardHandler)}
+}
+
+// SetLogger sets where the model logs what it cannot do (default: nowhere).
+// Call it before wiring Apply.
+func (m *Model) SetLogger(l *slog.Logger) { m.log = l }
+
+// failed handles a memdb write that failed, which only a bug in an index
+// can cause: readers keep the last good snapshot and the region is rebuilt
+// from the store in the background. The caller holds m.mu.
+func (m *Model) failed(region string, err error) {
+	m.log.Error("view: update failed; rebuilding the region", "region", region, "err", err)
+	if m.stores == nil {
+		return
+	}
+	go func() {
+		if err := m.BuildRegion(context.Background(), region); err != nil {
+			m.log.Error("view: rebuild failed", "region", region, "err", err)
+		}
+	}()
 }
 
 // state returns a region's state, creating it. The caller holds m.mu.
@@ -413,8 +435,7 @@ func (m *Model) Apply(c store.Commit) {
 		err = m.writeInfo(txn, st)
 	}
 	if err != nil {
-		// Only a broken index can fail here; the model keeps the old
-		// snapshot and the next Build or RulesChanged heals it.
+		m.failed(c.Region, err)
 		return
 	}
 	txn.Commit()
@@ -551,6 +572,7 @@ func (m *Model) recomputeAll(region string) {
 		err = m.writeInfo(txn, st)
 	}
 	if err != nil {
+		m.failed(region, err)
 		return
 	}
 	txn.Commit()
