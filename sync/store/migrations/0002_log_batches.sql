@@ -1,6 +1,6 @@
--- Leaner log and state rows (component "cases"), measured in
--- docs/benchmarks.md: a push writes the facts of its batch once, and the
--- winner's stamp is read from the log like its value.
+-- Leaner log and state rows (component "cases"), measured with the store's
+-- BenchmarkPush against BenchmarkBareUpsert: a push writes the facts of its
+-- batch once, and the winner's stamp is read from the log like its value.
 
 -- log_batches holds, once per write transaction that logged anything, who
 -- wrote, from which device, in which batch, and when the server received it.
