@@ -32,6 +32,9 @@ func (s *Server) routes() {
 	if s.cfg.Rules != nil {
 		s.rulesRoutes(api)
 	}
+	if s.cfg.View != nil {
+		s.casesRoutes(api)
+	}
 
 	if s.cfg.Static != nil {
 		s.cfg.Static(e)

@@ -18,6 +18,7 @@ import (
 	"github.com/samenplan/samenplan/rules"
 	"github.com/samenplan/samenplan/server/audit"
 	"github.com/samenplan/samenplan/server/auth"
+	"github.com/samenplan/samenplan/server/view"
 	"github.com/samenplan/samenplan/sync/crdt"
 	"github.com/samenplan/samenplan/sync/store"
 )
@@ -36,7 +37,9 @@ type Config struct {
 	Audit     *audit.Logger
 	Clock     *crdt.Clock // the server's HLC, shared with the store
 	// Rules, when set, serves the rules endpoints of every region.
-	Rules   *rules.Registry
+	Rules *rules.Registry
+	// View, when set, serves the consolidated cases and live events.
+	View    *view.Model
 	Version string
 	// Static, when set, serves the embedded clients (web and mobile).
 	Static func(e *echo.Echo)
@@ -53,6 +56,9 @@ type Server struct {
 	wg      sync.WaitGroup
 	serveMu sync.Mutex
 	err     error
+	// closing is closed when Close begins, to end long-lived streams.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New builds a server and its routes; it does not listen yet.
@@ -63,7 +69,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, echo: echo.New(), logger: cfg.Logger, metrics: newMetrics()}
+	s := &Server{cfg: cfg, echo: echo.New(), logger: cfg.Logger, metrics: newMetrics(), closing: make(chan struct{})}
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.errorHandler
@@ -131,6 +137,7 @@ func (s *Server) URL() string {
 // Close stops accepting connections and waits, up to ctx's deadline, for
 // running requests (and so their transactions) to finish.
 func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { close(s.closing) })
 	if s.httpSrv == nil {
 		return nil
 	}

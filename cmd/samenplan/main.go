@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	_ "time/tzdata" // Europe/Brussels on machines without a zone database
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

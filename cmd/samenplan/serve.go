@@ -16,6 +16,7 @@ import (
 	"github.com/samenplan/samenplan/server"
 	"github.com/samenplan/samenplan/server/audit"
 	"github.com/samenplan/samenplan/server/auth"
+	"github.com/samenplan/samenplan/server/view"
 	"github.com/samenplan/samenplan/sync/crdt"
 	"github.com/samenplan/samenplan/sync/store"
 )
@@ -63,7 +64,9 @@ type App struct {
 	Server *server.Server
 	// Rules holds the active rules of every region and follows the rules
 	// directory until Close.
-	Rules     *rules.Registry
+	Rules *rules.Registry
+	// View is the read model of consolidated cases.
+	View      *view.Model
 	stopRules context.CancelFunc
 	rulesDone chan error
 }
@@ -78,7 +81,14 @@ func OpenApp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) (*App, e
 		return nil, err
 	}
 	a := &App{Config: cfg, Logger: logger, Clock: crdt.NewClock("server", nil)}
-	a.Stores, err = store.Open(ctx, cfg.Data, regions, store.Options{Clock: a.Clock})
+	// The read model follows every commit; it is built below, before the
+	// server serves or the demo is seeded, so a nil model here sees nothing.
+	onCommit := func(c store.Commit) {
+		if a.View != nil {
+			a.View.Apply(c)
+		}
+	}
+	a.Stores, err = store.Open(ctx, cfg.Data, regions, store.Options{Clock: a.Clock, OnCommit: onCommit})
 	if err != nil {
 		return nil, fmt.Errorf("open stores: %w", err)
 	}
@@ -111,9 +121,18 @@ func OpenApp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) (*App, e
 		}
 		a.rulesDone <- err
 	}()
+	model := view.New(a.Stores, a.Rules, brusselsNow)
+	model.SetLogger(logger)
+	if err := model.Build(ctx); err != nil {
+		a.Close(ctx)
+		return nil, fmt.Errorf("build read model: %w", err)
+	}
+	a.View = model
+	go model.RunDaily(watchCtx, func(err error) { logger.Error("daily refresh of the read model", "err", err) })
+	go followRuleVersions(watchCtx, a.Rules, model)
 	a.Server = server.New(server.Config{
 		Addr: cfg.Addr, BodyLimit: cfg.BodyLimit, Logger: logger,
-		Stores: a.Stores, Auth: a.Auth, Audit: a.Audit, Clock: a.Clock, Version: version, Rules: a.Rules,
+		Stores: a.Stores, Auth: a.Auth, Audit: a.Audit, Clock: a.Clock, Version: version, Rules: a.Rules, View: a.View,
 	})
 	return a, nil
 }
@@ -197,4 +216,42 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return app.Close(shutdown)
+}
+
+// brussels is the zone of the programmes' "today" (ages, days since contact).
+var brussels = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Brussels")
+	if err != nil {
+		return time.Local
+	}
+	return loc
+}()
+
+func brusselsNow() time.Time { return time.Now().In(brussels) }
+
+// followRuleVersions re-evaluates a region in the read model whenever its
+// active rule version changes (an edit on disk, a PUT, a rollback).
+func followRuleVersions(ctx context.Context, reg *rules.Registry, model *view.Model) {
+	active := map[string]string{}
+	for _, name := range reg.Regions() {
+		if st, ok := reg.Status(name); ok {
+			active[name] = st.ActiveVersion
+		}
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, name := range reg.Regions() {
+			st, ok := reg.Status(name)
+			if ok && st.ActiveVersion != active[name] {
+				active[name] = st.ActiveVersion
+				model.RulesChanged(name)
+			}
+		}
+	}
 }
