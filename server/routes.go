@@ -95,6 +95,13 @@ func (s *Server) handlePush(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.View != nil && mayHaveConflictOrQuarantine(req, resp) {
+		// The commit hook carries applied changes only; conflicts and
+		// quarantined writes are counted from the store.
+		if err := s.cfg.View.SyncCounts(c.Request().Context(), region.Name()); err != nil {
+			s.logger.Error("refresh conflict and quarantine counts", "region", region.Name(), "err", err)
+		}
+	}
 	s.metrics.pushDur.Observe(time.Since(start).Seconds())
 	s.metrics.pushes.Inc()
 	s.metrics.changes.WithLabelValues("applied").Add(float64(resp.Applied))
@@ -137,4 +144,19 @@ func (s *Server) handlePull(c echo.Context) error {
 	entry.Detail, _ = json.Marshal(map[string]any{"changes": len(resp.Changes), "more": resp.More, "evict": len(resp.Evict)})
 	s.cfg.Audit.Record(entry)
 	return c.JSON(http.StatusOK, resp)
+}
+
+// mayHaveConflictOrQuarantine reports whether a push may have recorded a
+// conflict (a losing write, or one that states the stamp it replaced) or a
+// quarantined write.
+func mayHaveConflictOrQuarantine(req protocol.PushRequest, resp protocol.PushResponse) bool {
+	if len(resp.Quarantined) > 0 || resp.Ignored > 0 {
+		return true
+	}
+	for i := range req.Changes {
+		if req.Changes[i].Base != "" {
+			return true
+		}
+	}
+	return false
 }
