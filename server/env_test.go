@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -151,34 +152,60 @@ func (e *testEnv) login(username string) *testClient {
 // into out when out is not nil. It returns the status.
 func (c *testClient) do(method, path string, body, out any) int {
 	c.t.Helper()
-	var rd io.Reader
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case []byte:
-		rd = bytes.NewReader(b)
+		raw = b
 	default:
-		rd = bytes.NewReader(jsonValue(b))
+		raw = jsonValue(b)
+	}
+	return c.doRaw(method, path, "application/json", raw, out)
+}
+
+// doRaw sends body as is with the given content type; see do.
+func (c *testClient) doRaw(method, path, contentType string, body []byte, out any) int {
+	c.t.Helper()
+	status, err := c.send(method, path, contentType, body, out)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return status
+}
+
+// try is do without t.Fatal, for goroutines: errors are returned.
+func (c *testClient) try(method, path string, body, out any) (int, error) {
+	return c.send(method, path, "application/json", jsonValue(body), out)
+}
+
+func (c *testClient) send(method, path, contentType string, body []byte, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
-		c.t.Fatal(err)
+		return 0, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatal(err)
+		return 0, err
 	}
 	defer resp.Body.Close()
-	buf, _ := io.ReadAll(resp.Body)
+	buf, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
 	if out != nil && len(buf) > 0 {
 		if err := json.Unmarshal(buf, out); err != nil {
-			c.t.Fatalf("%s %s: decode %q: %v", method, path, buf, err)
+			return resp.StatusCode, fmt.Errorf("decode %q: %w", buf, err)
 		}
 	}
-	return resp.StatusCode
+	return resp.StatusCode, nil
 }
 
 // lockedBuffer is a log sink shared by handlers on many goroutines.

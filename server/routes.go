@@ -60,9 +60,13 @@ func (s *Server) handleSchema(c echo.Context) error {
 	return c.JSONBlob(http.StatusOK, schema.CaseFile.JSON())
 }
 
-// syncRegion is the region a device syncs: its user's first region. A
-// device is bound to one region's database (docs/protocol.md).
-func (s *Server) syncRegion(p auth.Principal) (*store.Region, error) {
+// syncRegion checks that the body's device is the token's and returns the
+// region the device syncs: its user's first region. A device is bound to one
+// region's database (docs/protocol.md).
+func (s *Server) syncRegion(p auth.Principal, deviceID string) (*store.Region, error) {
+	if deviceID != p.DeviceID {
+		return nil, samenplan.Errorf(samenplan.EFORBIDDEN, "device_id does not match the device of the token")
+	}
 	if len(p.Regions) == 0 {
 		return nil, samenplan.Errorf(samenplan.EFORBIDDEN, "Geen regio toegewezen / no region assigned to this account.")
 	}
@@ -83,10 +87,7 @@ func (s *Server) handlePush(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if req.DeviceID != p.DeviceID {
-		return samenplan.Errorf(samenplan.EFORBIDDEN, "device_id does not match the device of the token")
-	}
-	region, err := s.syncRegion(p)
+	region, err := s.syncRegion(p, req.DeviceID)
 	if err != nil {
 		return err
 	}
@@ -125,10 +126,7 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if req.DeviceID != p.DeviceID {
-		return samenplan.Errorf(samenplan.EFORBIDDEN, "device_id does not match the device of the token")
-	}
-	region, err := s.syncRegion(p)
+	region, err := s.syncRegion(p, req.DeviceID)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -139,31 +138,6 @@ func history(t *testing.T, c *testClient, region string) []RulesVersion {
 		t.Fatalf("GET history of %s: status %d", region, got)
 	}
 	return hist
-}
-
-// doRaw sends body with contentType and decodes a JSON answer into out.
-func (c *testClient) doRaw(method, path, contentType string, body []byte, out any) int {
-	c.t.Helper()
-	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	buf, _ := io.ReadAll(resp.Body)
-	if out != nil && len(buf) > 0 {
-		if err := json.Unmarshal(buf, out); err != nil {
-			c.t.Fatalf("%s %s: decode %q: %v", method, path, buf, err)
-		}
-	}
-	return resp.StatusCode
 }
 
 // waitUntil polls cond every 20ms until it holds or 2s pass.

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -66,20 +64,4 @@ func TestClose_FinishesRunningPushes(t *testing.T) {
 		t.Fatal("no push was answered before shutdown; the test proved nothing")
 	}
 	t.Logf("%d of 8 pushes answered and stored", answered)
-}
-
-// try is do without t.Fatal, for goroutines: transport errors are returned.
-func (c *testClient) try(method, path string, body, out any) (int, error) {
-	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(jsonValue(body)))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
 }

@@ -23,15 +23,7 @@ func runBackup(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil || *to == "" {
 		return fmt.Errorf("%w: backup --data DIR --to DIR", errUsage)
 	}
-	regions, _ := filepath.Glob(filepath.Join(*data, "regions", "*.db"))
-	var names []string
-	for _, r := range regions {
-		names = append(names, strings.TrimSuffix(filepath.Base(r), ".db"))
-	}
-	if _, err := os.Stat(filepath.Join(*data, "main.db")); err != nil {
-		return fmt.Errorf("no Samenplan data in %s: %w", *data, err)
-	}
-	stores, err := store.Open(ctx, *data, names, store.Options{})
+	stores, err := openExistingStores(ctx, *data)
 	if err != nil {
 		return err
 	}
@@ -56,4 +48,22 @@ func runBackup(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s ok\n", f)
 	}
 	return nil
+}
+
+// openExistingStores opens the databases of an existing data directory (the
+// main database and every regions/*.db), for the offline tools. It refuses a
+// directory without a main.db instead of creating one.
+func openExistingStores(ctx context.Context, data string) (*store.Stores, error) {
+	if _, err := os.Stat(filepath.Join(data, "main.db")); err != nil {
+		return nil, fmt.Errorf("no Samenplan data in %s: %w", data, err)
+	}
+	files, err := filepath.Glob(filepath.Join(data, "regions", "*.db"))
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(files))
+	for _, f := range files {
+		names = append(names, strings.TrimSuffix(filepath.Base(f), ".db"))
+	}
+	return store.Open(ctx, data, names, store.Options{})
 }

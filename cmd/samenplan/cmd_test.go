@@ -24,7 +24,7 @@ func TestSimulate_TwentyDevicesConvergeWithNothingLost(t *testing.T) {
 		devices, writes = 5, 200
 	}
 	var out bytes.Buffer
-	code := Main(context.Background(), []string{"simulate", "--devices", itoa(devices), "--writes", itoa(writes), "--seed", "7",
+	code := Main(context.Background(), []string{"simulate", "--devices", strconv.Itoa(devices), "--writes", strconv.Itoa(writes), "--seed", "7",
 		"--rules", filepath.Join(repoRoot(t), "rules", "regions")}, nil, &out, &out)
 	t.Log(out.String())
 	if code != 0 {
@@ -34,8 +34,6 @@ func TestSimulate_TwentyDevicesConvergeWithNothingLost(t *testing.T) {
 		t.Fatalf("simulate did not report convergence:\n%s", out.String())
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func newTestID() string { return uuid.Must(uuid.NewV7()).String() }
 
