@@ -34,7 +34,11 @@ func (s *Server) routes() {
 	}
 	if s.cfg.View != nil {
 		s.casesRoutes(api)
+		if s.cfg.Rules != nil {
+			s.workflowRoutes(api)
+		}
 	}
+	s.auditRoutes(api)
 
 	if s.cfg.Static != nil {
 		s.cfg.Static(e)

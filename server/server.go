@@ -39,7 +39,10 @@ type Config struct {
 	// Rules, when set, serves the rules endpoints of every region.
 	Rules *rules.Registry
 	// View, when set, serves the consolidated cases and live events.
-	View    *view.Model
+	View *view.Model
+	// Now is the wall clock of the workflow (today, this week, who is on
+	// duty), in the programmes' time zone; time.Now when nil.
+	Now     func() time.Time
 	Version string
 	// Static, when set, serves the embedded clients (web and mobile).
 	Static func(e *echo.Echo)
@@ -68,6 +71,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, echo: echo.New(), logger: cfg.Logger, metrics: newMetrics(), closing: make(chan struct{})}
 	s.echo.HideBanner = true

@@ -102,6 +102,10 @@ func OpenApp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) (*App, e
 		a.Close(ctx)
 		return nil, fmt.Errorf("open auth: %w", err)
 	}
+	if err := server.Migrate(ctx, a.Stores); err != nil {
+		a.Close(ctx)
+		return nil, fmt.Errorf("migrate workflow tables: %w", err)
+	}
 	versions, err := server.OpenRuleVersions(ctx, a.Stores.Main)
 	if err != nil {
 		a.Close(ctx)
@@ -133,6 +137,7 @@ func OpenApp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) (*App, e
 	a.Server = server.New(server.Config{
 		Addr: cfg.Addr, BodyLimit: cfg.BodyLimit, Logger: logger,
 		Stores: a.Stores, Auth: a.Auth, Audit: a.Audit, Clock: a.Clock, Version: version, Rules: a.Rules, View: a.View,
+		Now: brusselsNow,
 	})
 	return a, nil
 }

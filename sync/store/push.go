@@ -122,6 +122,15 @@ type FieldWrite struct {
 // would be rejected fails the whole call with that change's *samenplan.Error
 // and writes nothing. It returns the highest log seq after the write.
 func (r *Region) ServerWrite(ctx context.Context, a Actor, changes []FieldWrite) (int64, error) {
+	return r.ServerWriteWith(ctx, a, changes, nil)
+}
+
+// ServerWriteWith is ServerWrite that also runs with, when not nil, inside
+// the same transaction after the writes are applied: a server-owned record
+// of the same region (an intake decision, an assignment) commits together
+// with the fields it wrote, or neither does. with gets the log seq after the
+// write; an error from it rolls everything back and is returned as is.
+func (r *Region) ServerWriteWith(ctx context.Context, a Actor, changes []FieldWrite, with func(ctx context.Context, tx *sql.Tx, seq int64) error) (int64, error) {
 	if len(changes) == 0 {
 		return 0, samenplan.Errorf(samenplan.EINVALID, "nothing to write")
 	}
@@ -135,6 +144,11 @@ func (r *Region) ServerWrite(ctx context.Context, a Actor, changes []FieldWrite)
 	seq, ap, err := r.serverWrite(ctx, tx, a, changes, "")
 	if err != nil {
 		return 0, err
+	}
+	if with != nil {
+		if err := with(ctx, tx, seq); err != nil {
+			return 0, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("server write: commit: %w", err)

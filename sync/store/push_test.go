@@ -1,6 +1,9 @@
 package store
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"strings"
 	"testing"
 
@@ -361,4 +364,49 @@ func TestPush_ReferralFamilyIsSetOnceAndAddsTheFamilyScope(t *testing.T) {
 		t.Fatalf("relink: got %q, want invalid", got)
 	}
 	checkSums(t, e)
+}
+
+// TestServerWriteWith_CommitsTogetherOrNotAtAll: the extra statement runs in
+// the write's transaction; its failure leaves neither the fields nor the log.
+func TestServerWriteWith_CommitsTogetherOrNotAtAll(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.r.DB().Writer.ExecContext(e.ctx, `CREATE TABLE side (id TEXT PRIMARY KEY, seq INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	fam := uid(1)
+	logBefore := e.count(`SELECT count(*) FROM change_log`)
+	boom := errors.New("boom")
+	_, err := e.r.ServerWriteWith(e.ctx, Actor{UserID: "intake"}, []FieldWrite{fw("families", fam, "region", "kempen")},
+		func(ctx context.Context, tx *sql.Tx, seq int64) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO side VALUES ('a', ?)`, seq); err != nil {
+				return err
+			}
+			return boom
+		})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+	if n := e.count(`SELECT count(*) FROM side`); n != 0 {
+		t.Fatalf("side rows after a failed write = %d", n)
+	}
+	if n := e.count(`SELECT count(*) FROM change_log`); n != logBefore {
+		t.Fatalf("change_log grew from %d to %d on a failed write", logBefore, n)
+	}
+	if v := e.value("families", fam, "region"); v != "" {
+		t.Fatalf("field written by a failed write: %s", v)
+	}
+	seq, err := e.r.ServerWriteWith(e.ctx, Actor{UserID: "intake"}, []FieldWrite{fw("families", fam, "region", "kempen")},
+		func(ctx context.Context, tx *sql.Tx, seq int64) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO side VALUES ('a', ?)`, seq)
+			return err
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(`SELECT count(*) FROM side WHERE seq = ?`, seq); n != 1 {
+		t.Fatalf("side row with seq %d: %d", seq, n)
+	}
+	if v := e.value("families", fam, "region"); v != `"kempen"` {
+		t.Fatalf("region = %s", v)
+	}
 }
