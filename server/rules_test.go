@@ -71,7 +71,7 @@ func newRulesEnv(t *testing.T) *rulesEnv {
 }
 
 // copyRuleRegions copies the shipped rule files into a temp directory.
-func copyRuleRegions(t *testing.T) string {
+func copyRuleRegions(t testing.TB) string {
 	t.Helper()
 	src := filepath.Join("..", "rules", "regions")
 	dst := t.TempDir()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -32,60 +33,11 @@ type workflowEnv struct {
 func newWorkflowEnv(t *testing.T) *workflowEnv {
 	t.Helper()
 	ctx := context.Background()
-	we := &workflowEnv{dir: copyRuleRegions(t), now: func() time.Time { return time.Now().In(brussels()) }}
 	e := &testEnv{t: t, users: map[string]auth.User{}, families: map[string]string{}, trajectories: map[string]string{}, logs: &lockedBuffer{}}
-	we.testEnv = e
-	logger := slog.New(slog.NewTextHandler(e.logs, nil))
-	e.clock = crdt.NewClock("server", nil)
-	var model *view.Model
-	var err error
-	e.stores, err = store.Open(ctx, t.TempDir(), []string{"kempen", "maasland"}, store.Options{Clock: e.clock,
-		OnCommit: func(c store.Commit) {
-			if model != nil {
-				model.Apply(c)
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Migrate(ctx, e.stores); err != nil {
-		t.Fatal(err)
-	}
-	if e.audit, err = audit.Open(ctx, e.stores.Main, audit.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	e.auth, err = auth.Open(ctx, e.stores.Main, auth.Config{Audit: e.audit, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	versions, err := OpenRuleVersions(ctx, e.stores.Main)
-	if err != nil {
-		t.Fatal(err)
-	}
-	we.registry = rules.NewRegistry(we.dir, rules.RegistryOptions{Versions: versions, Logger: logger, Debounce: 50 * time.Millisecond})
-	if err := we.registry.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	clock := func() time.Time { return we.now() }
-	model = view.New(e.stores, we.registry, clock)
-	model.SetLogger(logger)
-	if err := model.Build(ctx); err != nil {
-		t.Fatal(err)
-	}
-	we.model = model
-	e.srv = New(Config{Addr: "127.0.0.1:0", Logger: logger, Stores: e.stores, Auth: e.auth, Audit: e.audit, Clock: e.clock,
-		BodyLimit: 4 << 20, Rules: we.registry, View: model, Now: clock})
-	if err := e.srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		e.srv.Close(ctx)
-		e.auth.Close()
-		e.audit.Close()
-		e.stores.Close()
-	})
+	we := &workflowEnv{testEnv: e}
+	st := newWorkflowStack(t, e.logs, &we.now)
+	we.dir, we.registry, we.model = st.dir, st.registry, st.model
+	e.stores, e.audit, e.auth, e.clock, e.srv = st.stores, st.audit, st.auth, st.clock, st.srv
 	for _, u := range []auth.NewUser{
 		{Username: "coach.a", Role: auth.RoleCoach, Regions: []string{"kempen"}, FTE: 1},
 		{Username: "coach.b", Role: auth.RoleCoach, Regions: []string{"kempen"}, FTE: 1},
@@ -119,6 +71,82 @@ func newWorkflowEnv(t *testing.T) *workflowEnv {
 		e.families[coach], e.trajectories[coach] = fam, traj
 	}
 	return we
+}
+
+// workflowStack is the server of newWorkflowEnv without accounts or data,
+// for tests and benchmarks alike.
+type workflowStack struct {
+	dir      string
+	stores   *store.Stores
+	audit    *audit.Logger
+	auth     *auth.Service
+	clock    *crdt.Clock
+	registry *rules.Registry
+	model    *view.Model
+	srv      *Server
+}
+
+// newWorkflowStack opens and serves the stack on loopback; *now (set to
+// the wall clock in Europe/Brussels when nil) is read on every call, so a
+// test can move it. Everything closes when tb ends.
+func newWorkflowStack(tb testing.TB, logs io.Writer, now *func() time.Time) *workflowStack {
+	tb.Helper()
+	ctx := context.Background()
+	if *now == nil {
+		*now = func() time.Time { return time.Now().In(brussels()) }
+	}
+	clock := func() time.Time { return (*now)() }
+	st := &workflowStack{dir: copyRuleRegions(tb), clock: crdt.NewClock("server", nil)}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	var model *view.Model
+	var err error
+	st.stores, err = store.Open(ctx, tb.TempDir(), []string{"kempen", "maasland"}, store.Options{Clock: st.clock,
+		OnCommit: func(c store.Commit) {
+			if model != nil {
+				model.Apply(c)
+			}
+		}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.stores.Close() })
+	if err := Migrate(ctx, st.stores); err != nil {
+		tb.Fatal(err)
+	}
+	if st.audit, err = audit.Open(ctx, st.stores.Main, audit.Config{}); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.audit.Close() })
+	st.auth, err = auth.Open(ctx, st.stores.Main, auth.Config{Audit: st.audit, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, Logger: logger})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.auth.Close() })
+	versions, err := OpenRuleVersions(ctx, st.stores.Main)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st.registry = rules.NewRegistry(st.dir, rules.RegistryOptions{Versions: versions, Logger: logger, Debounce: 50 * time.Millisecond})
+	if err := st.registry.Load(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	model = view.New(st.stores, st.registry, clock)
+	model.SetLogger(logger)
+	if err := model.Build(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	st.model = model
+	st.srv = New(Config{Addr: "127.0.0.1:0", Logger: logger, Stores: st.stores, Auth: st.auth, Audit: st.audit, Clock: st.clock,
+		BodyLimit: 4 << 20, Rules: st.registry, View: model, Now: clock})
+	if err := st.srv.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		st.srv.Close(ctx)
+	})
+	return st
 }
 
 // setNow moves the server's and the model's clock and refreshes the model.
