@@ -194,6 +194,9 @@ type PermanenceBlock struct {
 	From string `json:"from"` // "09:00"
 	To   string `json:"to"`   // "17:00"
 	Mode string `json:"mode,omitempty"`
+	// OnDuty are the usernames of who is on duty in the block; the server
+	// resolves them to accounts (an unknown username is shown as such).
+	OnDuty []string `json:"on_duty,omitempty"`
 }
 
 // RegionConfig is the content of region.yaml.
@@ -238,7 +241,7 @@ func (s *src) parseRegion(content []byte, id string) *RegionConfig {
 	rc.ClosureReasons = s.terms(fs["closure_reasons"])
 	rc.ReferralChannels = s.terms(fs["referral_channels"])
 	for _, n := range s.list(fs["permanence"], RulesetRegion) {
-		bf := s.fields(n, RulesetRegion, "day", "from", "to", "mode")
+		bf := s.fields(n, RulesetRegion, "day", "from", "to", "mode", "on_duty")
 		if !s.need(n, bf, RulesetRegion, "day", "from", "to") {
 			continue
 		}
@@ -248,6 +251,7 @@ func (s *src) parseRegion(content []byte, id string) *RegionConfig {
 			To:   s.str(bf["to"], RulesetRegion),
 			Mode: s.str(bf["mode"], RulesetRegion),
 		}
+		b.OnDuty = s.onDuty(bf["on_duty"])
 		if !contains(weekdays, b.Day) {
 			s.errf(bf["day"].val, CodeSchema, RulesetRegion, "day %q is not one of %s", b.Day, strings.Join(weekdays, ", "))
 		}
@@ -262,6 +266,31 @@ func (s *src) parseRegion(content []byte, id string) *RegionConfig {
 		rc.Permanence = append(rc.Permanence, b)
 	}
 	return rc
+}
+
+// onDuty reads a permanence block's on_duty: a list of usernames, each
+// non-empty text without spaces, none twice. Absent or empty gives nil.
+func (s *src) onDuty(f field) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range s.list(f, RulesetRegion) {
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+			s.errf(n, CodeSchema, RulesetRegion, "on_duty: expected a username, found %s", kindName(n))
+			continue
+		}
+		v := n.Value
+		if strings.TrimSpace(v) == "" || strings.ContainsAny(v, " \t\r\n") {
+			s.errf(n, CodeSchema, RulesetRegion, "on_duty: %q is not a username (non-empty, without spaces)", v)
+			continue
+		}
+		if seen[v] {
+			s.errf(n, CodeDuplicateID, RulesetRegion, "on_duty: %q listed twice", v)
+			continue
+		}
+		seen[v] = true
+		out = append(out, v)
+	}
+	return out
 }
 
 func (s *src) terms(f field) []Term {
