@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/samenplan/samenplan/rules"
+	"github.com/samenplan/samenplan/server/view/viewtest"
 	"github.com/samenplan/samenplan/sync/protocol"
 	"github.com/samenplan/samenplan/sync/store"
 )
@@ -44,72 +44,13 @@ func newBenchRegion(b *testing.B, n int) *benchRegion {
 	for i := 0; i < max(n/12, 1); i++ {
 		br.coaches = append(br.coaches, newID())
 	}
-	rnd := rand.New(rand.NewPCG(1, 2))
 	region, _ := stores.Region("kempen")
-	var ws []store.FieldWrite
-	set := func(coll, id string, fields map[string]any) {
-		for k, v := range fields {
-			raw, _ := json.Marshal(v)
-			ws = append(ws, store.FieldWrite{Collection: coll, ID: id, Field: k, Value: raw})
-		}
-	}
-	munis := []string{"Turnhout", "Geel", "Beerse", "Kasterlee", "Arendonk"}
-	surnames := []string{"Klaproos", "Lindeveld", "Vlierhoven", "Heidebloem", "Wilgenhof", "Eikelaar", "Berkenrode", "Mosbeek"}
-	for f := 0; f < n; f++ {
-		fam := newID()
-		br.fams = append(br.fams, fam)
-		surname := surnames[rnd.IntN(len(surnames))]
-		set("families", fam, map[string]any{"region": "kempen", "municipality": munis[rnd.IntN(len(munis))], "label": fmt.Sprintf("Gezin %s %d", surname, f), "language": "nl"})
-		for p := 0; p < 3; p++ {
-			role, born := "parent", day(365*(28+rnd.IntN(15)))
-			if p > 0 {
-				role, born = "child", day(365*rnd.IntN(18)+rnd.IntN(300))
-			}
-			set("persons", newID(), map[string]any{"family_id": fam, "given_name": "Noor", "family_name": surname, "role": role, "birth_date": born, "willing": true})
-		}
-		ref := newID()
-		status := "started"
-		if f%10 == 0 {
-			status = "open"
-		}
-		set("referrals", ref, map[string]any{"region": "kempen", "family_id": fam, "received_on": day(rnd.IntN(60)), "channel": "permanentie",
-			"referrer_name": "Sara Zegge", "referrer_org": "CLB", "question": "Ondersteuning gevraagd.", "articulated": rnd.IntN(3) > 0,
-			"mandated": rnd.IntN(3) == 0, "crisis": rnd.IntN(20) == 0, "consent": true, "municipality": "Turnhout", "status": status})
-		if status == "open" {
-			continue
-		}
-		traj, coach := newID(), br.coaches[f%len(br.coaches)]
-		tstatus := []string{"active", "active", "active", "paused", "closed"}[rnd.IntN(5)]
-		started := 3 + rnd.IntN(300)
-		set("trajectories", traj, map[string]any{"family_id": fam, "referral_id": ref, "region": "kempen", "lead_coach_id": coach, "co_coach_ids": []string{},
-			"mandated": false, "status": tstatus, "started_on": day(started), "rtj_requested": false})
-		for g := 0; g < 2; g++ {
-			set("plan_goals", newID(), map[string]any{"trajectory_id": traj, "life_domain": "opvoeding", "goal": "Rustige ochtenden.", "actions": "Weekschema.", "owner": "gezin", "status": "open", "scale": 5})
-		}
-		for k := 0; k < 2; k++ {
-			set("network_members", newID(), map[string]any{"family_id": fam, "name": "Oma", "relation": "familie", "kind": "informal", "consent_to_contact": true})
-		}
-		for c := 0; c < 4; c++ {
-			set("contacts", newID(), map[string]any{"trajectory_id": traj, "coach_id": coach, "occurred_at": at(rnd.IntN(started)), "mode": "home_visit",
-				"minutes": 60, "participants": []string{"moeder"}, "note": "Huisbezoek: weekschema overlopen.", "follow_up": "Volgende week."})
-		}
-		if len(ws) > 20000 {
-			br.flush(b, region, &ws)
-		}
-	}
-	br.flush(b, region, &ws)
-	return br
-}
-
-func (br *benchRegion) flush(b *testing.B, r *store.Region, ws *[]store.FieldWrite) {
-	if len(*ws) == 0 {
-		return
-	}
-	if _, err := r.ServerWrite(context.Background(), store.Actor{Role: store.RoleServer}, *ws); err != nil {
+	seeded, err := viewtest.Seed(ctx, region, viewtest.Options{Families: n, Coaches: br.coaches, Today: today})
+	if err != nil {
 		b.Fatal(err)
 	}
-	br.fields += len(*ws)
-	*ws = (*ws)[:0]
+	br.fams, br.fields = seeded.Families, seeded.Fields
+	return br
 }
 
 func (br *benchRegion) model(b *testing.B) *Model {
