@@ -2,4 +2,9 @@ package server
 
 import "github.com/labstack/echo/v4"
 
-func (s *Server) regionRoutes(api *echo.Group) {}
+// regionRoutes registers the region pages of the coaching work:
+// permanence (this file), signals (signals.go) and the yearly report
+// (report.go).
+func (s *Server) regionRoutes(api *echo.Group) {
+	s.signalsRoutes(api)
+}

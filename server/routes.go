@@ -139,6 +139,9 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if !resp.More && p.Role == auth.RoleCoach {
+		resp.Signals = s.coachSignals(p.UserID, region.Name()) // docs/protocol.md: signals
+	}
 	s.metrics.pullDur.Observe(time.Since(start).Seconds())
 	s.metrics.pulls.Inc()
 	entry := auth.AuditEntry(c, audit.ActionPull)

@@ -79,14 +79,34 @@ type PullRequest struct {
 
 // PullResponse is the answer to a pull. Changes hold the current winning
 // value of every field changed in the device's scopes since the cursor.
-// Checksums are sent with the last page (More false).
+// Checksums are sent with the last page (More false); so are, for a coach,
+// the fired Signals of the families she holds: the whole current list,
+// which replaces the one the device has (absent on the last page: none).
 type PullResponse struct {
 	Changes   []Change          `json:"changes"`
 	Cursor    string            `json:"cursor"`
 	More      bool              `json:"more"`
 	Evict     []string          `json:"evict"`
 	Checksums map[string]string `json:"checksums,omitempty"`
+	Signals   []Signal          `json:"signals,omitempty"`
 	ServerHLC string            `json:"server_hlc"`
+}
+
+// Signal is a fired signal of the region's signal rules (signals.yaml)
+// about a running trajectory or an undecided referral of a family, as a
+// coach's devices receive it. Label is Dutch, LabelEN English; Version is
+// the hash of the signals file that fired it. Signals are server-computed
+// and read-only: a device never pushes them.
+type Signal struct {
+	ID       string `json:"id"`
+	Label    string `json:"label"`
+	LabelEN  string `json:"label_en,omitempty"`
+	Severity string `json:"severity"` // info, warning, critical
+	// About is "trajectory" or "referral"; SubjectID that row's id.
+	About     string `json:"about"`
+	SubjectID string `json:"subject_id"`
+	FamilyID  string `json:"family_id"`
+	Version   string `json:"version"`
 }
 
 // DecodePush decodes a push body strictly: unknown fields, trailing data,
