@@ -49,6 +49,16 @@ const (
 	ActionDecision     = "intake.decision"
 	ActionRuleChange   = "rules.activate"
 	ActionExport       = "export"
+	// Trajectories (server/trajectories.go): a status change (pause,
+	// resume), a closure with its reason, an RTJ request from the family
+	// plan, a (re)assignment of coaches.
+	ActionTrajectoryStatus = "trajectory.status"
+	ActionTrajectoryClose  = "trajectory.close"
+	ActionTrajectoryRTJ    = "trajectory.rtj"
+	ActionTrajectoryAssign = "trajectory.assign"
+	// Quarantine decisions (server/quarantine.go).
+	ActionQuarantineAccept  = "quarantine.accept"
+	ActionQuarantineDiscard = "quarantine.discard"
 )
 
 // TimeFormat is how times are stored: UTC, fixed width, so that text order is

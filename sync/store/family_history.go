@@ -84,3 +84,34 @@ func (r *Region) FamilyHistory(ctx context.Context, familyID string) ([]FieldHis
 func sortFields(fs []FieldHistory) {
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].Field < fs[j].Field })
 }
+
+// FamilyConflicts returns the recorded conflicts on the rows of the
+// family's scope, oldest first: Conflicts for one family, read through the
+// scope index and the conflicts' row index instead of the whole region.
+func (r *Region) FamilyConflicts(ctx context.Context, familyID string) ([]Conflict, error) {
+	rows, err := r.db.Reader.QueryContext(ctx, `SELECT c.id, c.collection, c.row_id, c.field, c.detected_at,
+		w.seq, w.value, w.hlc, wb.user_id, wb.device_id, wb.received_at,
+		l.seq, l.value, l.hlc, lb.user_id, lb.device_id, lb.received_at
+		FROM row_scopes r CROSS JOIN conflicts c ON c.collection = r.collection AND c.row_id = r.id
+		JOIN change_log w ON w.seq = c.winner_seq JOIN log_batches wb ON wb.id = w.batch
+		JOIN change_log l ON l.seq = c.loser_seq JOIN log_batches lb ON lb.id = l.batch
+		WHERE r.scope = ?
+		ORDER BY c.id`, schema.FamilyScope(familyID))
+	if err != nil {
+		return nil, fmt.Errorf("conflicts of family %s: %w", familyID, err)
+	}
+	defer rows.Close()
+	var out []Conflict
+	for rows.Next() {
+		var c Conflict
+		var at, wat, lat int64
+		if err := rows.Scan(&c.ID, &c.Collection, &c.RowID, &c.Field, &at,
+			&c.Winner.Seq, (*[]byte)(&c.Winner.Value), &c.Winner.HLC, &c.Winner.UserID, &c.Winner.DeviceID, &wat,
+			&c.Loser.Seq, (*[]byte)(&c.Loser.Value), &c.Loser.HLC, &c.Loser.UserID, &c.Loser.DeviceID, &lat); err != nil {
+			return nil, fmt.Errorf("conflicts of family %s: %w", familyID, err)
+		}
+		c.DetectedAt, c.Winner.ReceivedAt, c.Loser.ReceivedAt = msTime(at), msTime(wat), msTime(lat)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -126,3 +126,35 @@ func TestFamilyHistory_QueryReadsIndexesWithoutSorting(t *testing.T) {
 		t.Errorf("plan:\n%s\nwant the scope index and the log's row index, no temporary sort", p)
 	}
 }
+
+func TestFamilyConflicts_OnlyTheFamilysRows(t *testing.T) {
+	e := newEnv(t)
+	c1, c2 := coach(1), coach(2)
+	fam, traj := uid(1), uid(2)
+	other, otherTraj := uid(50), uid(51)
+	e.family(fam, traj, c1.UserID)
+	e.family(other, otherTraj, c1.UserID)
+	e.serverWrite(fw("trajectories", traj, "co_coach_ids", []string{c2.UserID}),
+		fw("trajectories", otherTraj, "co_coach_ids", []string{c2.UserID}))
+	for _, tc := range []struct{ contact, traj string }{{uid(10), traj}, {uid(60), otherTraj}} {
+		base := stamp(1000, 0, c1.DeviceID)
+		e.push(c1, "b1"+tc.contact, ch("contacts", tc.contact, "trajectory_id", tc.traj, base), ch("contacts", tc.contact, "note", "Eerste", base))
+		e.push(c2, "b2"+tc.contact, ch("contacts", tc.contact, "note", "Van coach 2", stamp(3000, 0, c2.DeviceID)))
+		e.push(c1, "b3"+tc.contact, ch("contacts", tc.contact, "note", "Van coach 1", stamp(2000, 0, c1.DeviceID)))
+	}
+	all, err := e.r.Conflicts(e.ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("region conflicts: %+v %v, want 2", all, err)
+	}
+	got, err := e.r.FamilyConflicts(e.ctx, fam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].RowID != uid(10) || string(got[0].Winner.Value) != `"Van coach 2"` ||
+		string(got[0].Loser.Value) != `"Van coach 1"` || got[0].Loser.DeviceID != c1.DeviceID {
+		t.Fatalf("family conflicts: %+v, want the one on %s", got, uid(10))
+	}
+	if got[0].Winner.ReceivedAt.IsZero() || got[0].DetectedAt.IsZero() {
+		t.Errorf("conflict without times: %+v", got[0])
+	}
+}
