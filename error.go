@@ -21,12 +21,17 @@ const (
 	EINTERNAL        = "internal"
 	ETOOLARGE        = "too_large"
 	ERATELIMITED     = "rate_limited"
+	// ECAPACITYREFUSED: the capacity rules refuse a start (a coach's
+	// caseload, the yearly quota, the mandated reserve); the coordinator may
+	// override with a reason.
+	ECAPACITYREFUSED = "capacity_refused"
 )
 
 // Codes lists every code in the order it was added.
 var Codes = []string{
 	EINVALID, EUNAUTHORIZED, EFORBIDDEN, ENOTFOUND, ECONFLICT, ECLOCKSKEW,
 	EOUTOFSCOPE, EDEVICEREVOKED, EUPGRADEREQUIRED, EINTERNAL, ETOOLARGE, ERATELIMITED,
+	ECAPACITYREFUSED,
 }
 
 // Error is an error meant for the caller: a stable code and a message that is

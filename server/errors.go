@@ -22,6 +22,7 @@ var statusOf = map[string]int{
 	samenplan.EINTERNAL:        http.StatusInternalServerError,
 	samenplan.ETOOLARGE:        http.StatusRequestEntityTooLarge,
 	samenplan.ERATELIMITED:     http.StatusTooManyRequests,
+	samenplan.ECAPACITYREFUSED: http.StatusConflict,
 }
 
 // StatusOf returns the HTTP status for an error code; unknown codes are 500.
