@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -554,7 +555,8 @@ func (s *Server) handleDecide(c echo.Context) error {
 		writes = append(writes, store.FieldWrite{Collection: "referrals", ID: ref.ID, Field: field, Value: mustJSON(v)})
 	}
 	overridden := false
-	var capacity *rules.CapacityDecision
+	var capacity rules.CapacityDecision
+	var evalCapacity func() rules.CapacityDecision // start only
 	switch req.Kind {
 	case DecisionStart:
 		if ref.FamilyID == "" {
@@ -577,22 +579,17 @@ func (s *Server) handleDecide(c echo.Context) error {
 		if !ok || rr.Capacity == nil {
 			return samenplan.Errorf(samenplan.ECONFLICT, "Regio %s heeft geen actieve capaciteitsregels; er kan niets starten / region %s has no active capacity rules; nothing can start", region, region)
 		}
-		cd := rr.EvalCapacity(rules.CapacityInput{Today: today,
-			Coach:    rules.CoachFacts{FTE: lead.FTE, ActiveFamilies: s.cfg.View.CoachLoad(region)[lead.ID], Volunteer: lead.Volunteer},
-			Referral: rules.CapacityFacts{Mandated: ref.Mandated},
-			Year:     s.cfg.View.YearCounts(region, today.Time().Year())})
-		capacity = &cd
-		d.Capacity, _ = json.Marshal(cd)
-		if !cd.OK {
-			if req.OverrideReason == "" {
-				return c.JSON(StatusOf(samenplan.ECAPACITYREFUSED), CapacityRefused{
-					Code: samenplan.ECAPACITYREFUSED,
-					Message: fmt.Sprintf("De capaciteitsregels laten deze start niet toe (%s); de coördinator kan met een reden (override_reason) toch starten / the capacity rules refuse this start (%s); a coordinator may override with a reason (override_reason)",
-						strings.Join(cd.Failed, ", "), strings.Join(cd.Failed, ", ")),
-					Capacity: cd})
-			}
-			overridden = true
-			d.OverrideReason = req.OverrideReason
+		// A first look outside the write lock spares a doomed write; the
+		// check that counts runs again under the lock (below), where no other
+		// start can slip in between.
+		evalCapacity = func() rules.CapacityDecision {
+			return rr.EvalCapacity(rules.CapacityInput{Today: today,
+				Coach:    rules.CoachFacts{FTE: lead.FTE, ActiveFamilies: s.cfg.View.CoachLoad(region)[lead.ID], Volunteer: lead.Volunteer},
+				Referral: rules.CapacityFacts{Mandated: ref.Mandated},
+				Year:     s.cfg.View.YearCounts(region, today.Time().Year())})
+		}
+		if cd := evalCapacity(); !cd.OK && req.OverrideReason == "" {
+			return answerCapacityRefused(c, cd)
 		}
 		traj, err := uuid.NewV7()
 		if err != nil {
@@ -627,11 +624,25 @@ func (s *Server) handleDecide(c echo.Context) error {
 	if !ok {
 		return samenplan.Errorf(samenplan.ENOTFOUND, "Regio niet gevonden / region not found")
 	}
+	// Under the region's write lock the read model holds every earlier
+	// commit (the store applies it before it lets go), but not this
+	// transaction's writes: what it says now is the state this decision
+	// is made on.
 	_, err = r.ServerWriteWith(ctx, actor(p), writes, func(ctx context.Context, tx *sql.Tx, seq int64) error {
 		if decided, err := decisionExists(ctx, tx, ref.ID); err != nil {
 			return err
-		} else if decided {
+		} else if now, ok := s.cfg.View.Referral(ref.ID); decided || !ok || !now.Open() {
 			return errAlreadyDecided
+		}
+		if evalCapacity != nil {
+			capacity = evalCapacity()
+			d.Capacity, _ = json.Marshal(capacity)
+			if !capacity.OK {
+				if req.OverrideReason == "" {
+					return &capacityRefusal{capacity}
+				}
+				overridden, d.OverrideReason = true, req.OverrideReason
+			}
 		}
 		d.Seq = seq
 		id, err := insertDecision(ctx, tx, d)
@@ -641,7 +652,10 @@ func (s *Server) handleDecide(c echo.Context) error {
 		d.ID = id
 		return nil
 	})
-	if err != nil {
+	var refused *capacityRefusal
+	if errors.As(err, &refused) {
+		return answerCapacityRefused(c, refused.decision)
+	} else if err != nil {
 		return err
 	}
 	entry := auth.AuditEntry(c, audit.ActionDecision)
@@ -658,6 +672,25 @@ func (s *Server) handleDecide(c echo.Context) error {
 	entry.Detail = audit.Detail(detail)
 	s.cfg.Audit.Record(entry)
 	return c.JSON(http.StatusCreated, d)
+}
+
+// capacityRefusal rolls back a start the capacity rules refuse under the
+// write lock.
+type capacityRefusal struct{ decision rules.CapacityDecision }
+
+func (e *capacityRefusal) Error() string {
+	return "capacity refused: " + strings.Join(e.decision.Failed, ", ")
+}
+
+// answerCapacityRefused answers 409 capacity_refused with the explained
+// capacity decision.
+func answerCapacityRefused(c echo.Context, cd rules.CapacityDecision) error {
+	failed := strings.Join(cd.Failed, ", ")
+	return c.JSON(StatusOf(samenplan.ECAPACITYREFUSED), CapacityRefused{
+		Code: samenplan.ECAPACITYREFUSED,
+		Message: fmt.Sprintf("De capaciteitsregels laten deze start niet toe (%s); de coördinator kan met een reden (override_reason) toch starten / the capacity rules refuse this start (%s); a coordinator may override with a reason (override_reason)",
+			failed, failed),
+		Capacity: cd})
 }
 
 var errAlreadyDecided = samenplan.Errorf(samenplan.ECONFLICT, "Over deze doorverwijzing is al beslist / this referral is already decided")

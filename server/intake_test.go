@@ -603,6 +603,51 @@ func TestIntakeDecision_ConcurrentDecisionsOnOneReferral_OneWins(t *testing.T) {
 	}
 }
 
+func TestIntakeDecision_ConcurrentStartsDoNotOverfillACoach(t *testing.T) {
+	we := newWorkflowEnv(t)
+	fillCoach(we, "coach.c", 4) // limit 6, 5 running: one place left
+	coachA, coord := we.login("coach.a"), we.login("coordinator.k")
+	const n = 6
+	refs := make([]string, n)
+	for i := range refs {
+		_, refs[i] = pushReferral(t, coachA, we.now(), referralSpec{municipality: "Turnhout"})
+	}
+	type answer struct {
+		status int
+		code   string
+	}
+	answers := make(chan answer, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, ref := range refs {
+		wg.Add(1)
+		go func(ref string) {
+			defer wg.Done()
+			<-start
+			var e ErrorBody
+			st, err := coord.try("POST", "/v1/regions/kempen/intake/decisions",
+				map[string]any{"referral_id": ref, "kind": "start", "coach_id": we.users["coach.c"].ID}, &e)
+			if err != nil {
+				t.Error(err)
+			}
+			answers <- answer{st, e.Code}
+		}(ref)
+	}
+	close(start)
+	wg.Wait()
+	close(answers)
+	count := map[answer]int{}
+	for a := range answers {
+		count[a]++
+	}
+	if count[answer{201, ""}] != 1 || count[answer{409, samenplan.ECAPACITYREFUSED}] != n-1 {
+		t.Errorf("answers: %v, want one start and %d capacity refusals", count, n-1)
+	}
+	if got := we.model.CoachLoad("kempen")[we.users["coach.c"].ID]; got != 6 {
+		t.Errorf("coach.c runs %d families, want 6 (her limit)", got)
+	}
+}
+
 // dbState summarises what a decision could change: the kempen log's length
 // and the decisions table.
 func (we *workflowEnv) dbState(t *testing.T) string {
