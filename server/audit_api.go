@@ -18,6 +18,7 @@ import (
 	"github.com/samenplan/samenplan/server/audit"
 	"github.com/samenplan/samenplan/server/auth"
 	"github.com/samenplan/samenplan/sync/schema"
+	"github.com/samenplan/samenplan/sync/store"
 )
 
 // auditRoutes registers the audit log API (docs/api.md, "Audit log"):
@@ -318,7 +319,7 @@ func (s *Server) familyTargets(ctx context.Context, family string) ([]string, er
 			return nil, fmt.Errorf("quarantine of family %s: %w", family, err)
 		}
 		for _, e := range q {
-			if e.Scope == schema.FamilyScope(family) {
+			if e.Scope == schema.FamilyScope(family) && e.Status != store.QuarantineOpen { // only decisions are audited
 				targets = append(targets, "quarantine:"+strconv.FormatInt(e.ID, 10))
 			}
 		}

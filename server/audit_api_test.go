@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/samenplan/samenplan/server/audit"
+	"github.com/samenplan/samenplan/sync/protocol"
+	"github.com/samenplan/samenplan/sync/store"
 )
 
 // auditPage returns GET /v1/audit?query as admin sees it.
@@ -306,5 +308,44 @@ func TestAuditAPI_OnlyAdmins(t *testing.T) {
 	}
 	if st := (&testClient{t: t, base: we.url()}).do("GET", "/v1/audit", nil, nil); st != 401 {
 		t.Errorf("no token: %d, want 401", st)
+	}
+}
+
+func TestAuditAPI_FamilyFilterFindsItsTrajectoryAndQuarantineActions(t *testing.T) {
+	we := newWorkflowEnv(t)
+	ctx := context.Background()
+	admin, coord, coachB := we.login("admin"), we.login("coordinator.k"), we.login("coach.b")
+	fam, traj := we.families["coach.b"], we.trajectories["coach.b"]
+
+	if st := coord.do("PUT", "/v1/trajectories/"+traj+"/assignment", map[string]any{"lead_coach_id": we.users["coach.c"].ID}, nil); st != http.StatusOK {
+		t.Fatalf("reassign: %d", st)
+	}
+	late := coachB.newContact(traj, "late note")
+	var push protocol.PushResponse
+	if st := coachB.do("POST", "/v1/sync/push", coachB.pushRequest(late...), &push); st != 200 || len(push.Quarantined) != len(late) {
+		t.Fatalf("late push: %d %+v", st, push)
+	}
+	region, _ := we.stores.Region("kempen")
+	open, err := region.Quarantine(ctx, store.QuarantineOpen)
+	if err != nil || len(open) == 0 {
+		t.Fatalf("quarantine: %v %v", open, err)
+	}
+	if st := coord.do("POST", "/v1/regions/kempen/quarantine/"+strconv.FormatInt(open[0].ID, 10)+"/discard", nil, nil); st != http.StatusOK {
+		t.Fatalf("discard: %d", st)
+	}
+	if st := coord.do("GET", "/v1/families/"+fam, nil, nil); st != http.StatusOK {
+		t.Fatalf("read: %d", st)
+	}
+
+	page := waitAuditAPI(t, admin, "family="+fam, 3)
+	var actions []string
+	for _, e := range page.Items {
+		actions = append(actions, e.Action)
+	}
+	if got, want := strings.Join(actions, " "), "case.read quarantine.discard trajectory.assign"; got != want {
+		t.Errorf("family=%s: actions %q, want %q", fam, got, want)
+	}
+	if page := auditPage(t, admin, "family="+we.families["coach.a"]); len(page.Items) != 0 {
+		t.Errorf("another family's filter finds %+v", page.Items)
 	}
 }
