@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,9 +100,19 @@ func (s *Server) handleQuarantine(c echo.Context) error {
 	out := QuarantineList{Region: region, Status: status, Items: make([]QuarantineItem, 0, len(qs))}
 	names := s.userNames(ctx)
 	devices := map[string]string{}
+	families := []string{}
 	for _, q := range qs {
-		out.Items = append(out.Items, s.quarantineItem(ctx, q, names, devices))
+		it := s.quarantineItem(ctx, q, names, devices)
+		out.Items = append(out.Items, it)
+		if !slices.Contains(families, it.FamilyID) {
+			families = append(families, it.FamilyID)
+		}
 	}
+	// The list shows case content (notes): a case read of those families.
+	entry := auth.AuditEntry(c, audit.ActionCaseRead)
+	entry.Region, entry.TargetKind, entry.TargetID = region, "quarantine", region
+	entry.Detail = audit.Detail(map[string]any{"view": "quarantine", "status": status, "items": len(out.Items), "families": families})
+	s.cfg.Audit.Record(entry)
 	return c.JSON(http.StatusOK, out)
 }
 

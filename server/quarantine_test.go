@@ -245,6 +245,27 @@ func TestReassignment_HandsOverEvictsWithProofAndQuarantinesTheLateNote(t *testi
 			t.Errorf("the audit log holds case content: %v", dt)
 		}
 	}
+	// Reading the trajectory and the quarantine list are case reads.
+	tjAudit(t, we, audit.ActionCaseRead, func(es []audit.Entry) bool {
+		var traject, quarantine bool
+		for _, e := range es {
+			dt := detailOf(e)
+			traject = traject || (e.TargetKind == "trajectory" && e.TargetID == traj && dt["family_id"] == fam)
+			quarantine = quarantine || (e.TargetKind == "quarantine" && e.Region == "kempen" && e.UserID == we.users["coordinator.k"].ID &&
+				slices.Contains(anyStrings(dt["families"]), fam))
+		}
+		return traject && quarantine
+	})
+}
+
+func anyStrings(v any) []string {
+	var out []string
+	l, _ := v.([]any)
+	for _, x := range l {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
 }
 
 // TestQuarantine_DiscardKeepsTheWriteRecordedAndOutOfTheCase: coach.a's

@@ -201,6 +201,11 @@ func (s *Server) handleTrajectory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The trajectory is part of the case file: its read is a case read.
+	entry := auth.AuditEntry(c, audit.ActionCaseRead)
+	entry.Region, entry.TargetKind, entry.TargetID = ta.cs.Region(), "trajectory", ta.t.ID
+	entry.Detail = audit.Detail(map[string]string{"view": "trajectory", "family_id": ta.cs.ID()})
+	s.cfg.Audit.Record(entry)
 	return c.JSON(http.StatusOK, d)
 }
 
