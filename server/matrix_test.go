@@ -295,6 +295,25 @@ func (m *matrixEnv) checkAudited(want map[string]string) {
 	}
 }
 
+// checkScope checks the scope of a region page: a coach's is her own
+// caseload ("coach"), the others' the region.
+func checkScope(t *testing.T, _ *matrixEnv, col mxCol, body []byte) {
+	var page struct {
+		Scope string `json:"scope"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Errorf("as %s: %v", col, err)
+		return
+	}
+	want := "region"
+	if col == colHolder || col == colCoachOther {
+		want = "coach"
+	}
+	if page.Scope != want {
+		t.Errorf("as %s: scope %q, want %q", col, page.Scope, want)
+	}
+}
+
 func mxGet(path string) func(*matrixEnv, mxCol) matrixRequest {
 	return func(*matrixEnv, mxCol) matrixRequest { return matrixRequest{method: "GET", path: path} }
 }
@@ -383,7 +402,21 @@ func matrixRows(m *matrixEnv) []matrixRow {
 			}},
 		{method: "POST", route: "/v1/sync/pull", audited: audit.ActionPull, want: mxCaseReaders,
 			req: func(m *matrixEnv, col mxCol) matrixRequest {
-				return mxJSON("POST", "/v1/sync/pull", protocol.PullRequest{DeviceID: m.client(col).device, SchemaVersion: schema.Version, Limit: 10})
+				return mxJSON("POST", "/v1/sync/pull", protocol.PullRequest{DeviceID: m.client(col).device, SchemaVersion: schema.Version, Limit: 1000})
+			},
+			check: func(t *testing.T, m *matrixEnv, col mxCol, body []byte) {
+				var resp protocol.PullResponse
+				if err := json.Unmarshal(body, &resp); err != nil {
+					t.Errorf("pull as %s: %v", col, err)
+					return
+				}
+				gotFam := false
+				for _, c := range resp.Changes {
+					gotFam = gotFam || c.ID == m.families["coach.a"]
+				}
+				if want := col == colHolder || col == colCoord || col == colReviewer; gotFam != want {
+					t.Errorf("pull as %s: coach.a's family received %v, want %v", col, gotFam, want)
+				}
 			}},
 
 		// Rules of kempen.
@@ -479,13 +512,15 @@ func matrixRows(m *matrixEnv) []matrixRow {
 			}},
 
 		// Signals: a coach sees her own families' signals of the region.
-		{method: "GET", route: "/v1/regions/:region/signals", req: mxGet("/v1/regions/kempen/signals"), want: mxCells{401, 200, 200, 200, 200, 404, 403}},
+		{method: "GET", route: "/v1/regions/:region/signals", req: mxGet("/v1/regions/kempen/signals"), want: mxCells{401, 200, 200, 200, 200, 404, 403},
+			check: checkScope},
 		{method: "GET", route: "/v1/families/:id/signals", audited: audit.ActionCaseRead, req: mxGet("/v1/families/" + famA + "/signals"), want: mxCells{401, 200, 404, 200, 200, 404, 403}},
 
 		// Permanence and the yearly report: the region's coaches too (a
 		// coach's report is her own caseload).
 		{method: "GET", route: "/v1/regions/:region/permanence", req: mxGet("/v1/regions/kempen/permanence"), want: mxCells{401, 200, 200, 200, 200, 404, 403}},
-		{method: "GET", route: "/v1/regions/:region/report", req: mxGet("/v1/regions/kempen/report"), want: mxCells{401, 200, 200, 200, 200, 404, 403}},
+		{method: "GET", route: "/v1/regions/:region/report", req: mxGet("/v1/regions/kempen/report"), want: mxCells{401, 200, 200, 200, 200, 404, 403},
+			check: checkScope},
 		{method: "GET", route: "/v1/regions/:region/report", variant: "csv", audited: audit.ActionExport, req: mxGet("/v1/regions/kempen/report?format=csv"), want: mxCells{401, 200, 200, 200, 200, 404, 403}},
 
 		// Audit log.
