@@ -468,9 +468,7 @@ func matrixRows(m *matrixEnv) []matrixRow {
 		// Trajectories: the holder (lead coach) and the region's coordinator
 		// change one; only the coordinator reassigns. Each changing cell gets
 		// a trajectory of its own, held by coach.a.
-		// Not audited, though it shows the family's label and coaches
-		// (reported; a case read elsewhere is case.read).
-		{method: "GET", route: "/v1/trajectories/:id", req: mxGet("/v1/trajectories/" + m.trajectories["coach.a"]), want: mxCells{401, 200, 404, 200, 200, 404, 403}},
+		{method: "GET", route: "/v1/trajectories/:id", audited: audit.ActionCaseRead, req: mxGet("/v1/trajectories/" + m.trajectories["coach.a"]), want: mxCells{401, 200, 404, 200, 200, 404, 403}},
 		{method: "POST", route: "/v1/trajectories/:id/pause", audited: audit.ActionTrajectoryStatus, want: mxCells{401, 200, 404, 200, 403, 404, 403},
 			req: func(m *matrixEnv, _ mxCol) matrixRequest {
 				_, traj := m.freshTrajectory()
@@ -499,9 +497,7 @@ func matrixRows(m *matrixEnv) []matrixRow {
 
 		// Quarantine: read by the region's coordinator and reviewer, decided
 		// by the coordinator. Each deciding cell gets a late note of its own.
-		// The list is not audited, though it shows the quarantined notes
-		// (reported).
-		{method: "GET", route: "/v1/regions/:region/quarantine", req: mxGet("/v1/regions/kempen/quarantine"), want: mxCells{401, 403, 403, 200, 200, 404, 403}},
+		{method: "GET", route: "/v1/regions/:region/quarantine", audited: audit.ActionCaseRead, req: mxGet("/v1/regions/kempen/quarantine"), want: mxCells{401, 403, 403, 200, 200, 404, 403}},
 		{method: "POST", route: "/v1/regions/:region/quarantine/:id/accept", audited: audit.ActionQuarantineAccept, want: mxCells{401, 403, 403, 200, 403, 404, 403},
 			req: func(m *matrixEnv, _ mxCol) matrixRequest {
 				return matrixRequest{method: "POST", path: fmt.Sprintf("/v1/regions/kempen/quarantine/%d/accept", m.freshQuarantined())}
