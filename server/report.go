@@ -197,6 +197,7 @@ func (s *Server) report(ctx context.Context, region string, year int, coach stri
 	inYear := func(d rules.Date) bool {
 		return !d.IsZero() && !d.Time().Before(from.Time()) && !d.Time().After(asOf.Time())
 	}
+	span := spanOf(from, asOf)
 
 	// Trajectories, their contacts and closures: one snapshot of the cases.
 	families := map[string]bool{} // a coach's caseload
@@ -210,7 +211,7 @@ func (s *Server) report(ctx context.Context, region string, year int, coach stri
 			if coach != "" {
 				families[cs.ID()] = true
 			}
-			s.countTrajectory(&rep, cs, t, from, asOf, inYear, closures, &durations)
+			s.countTrajectory(&rep, cs, t, from, asOf, span, inYear, closures, &durations)
 		}
 	}
 	if n := len(durations); n > 0 {
@@ -292,9 +293,7 @@ func (s *Server) report(ctx context.Context, region string, year int, coach stri
 	}
 
 	// Consults of the year.
-	cFrom := time.Date(year, time.January, 1, 0, 0, 0, 0, brussels())
-	cTo := time.Date(asOf.Time().Year(), asOf.Time().Month(), asOf.Time().Day()+1, 0, 0, 0, 0, brussels())
-	for _, cn := range s.cfg.View.Consults(region, cFrom, cTo) {
+	for _, cn := range s.cfg.View.Consults(region, span.from, span.to) {
 		if coach != "" && cn.CoachID != coach {
 			continue
 		}
@@ -339,7 +338,7 @@ func nextTrajectory(cs *view.Case, i int) *view.Trajectory {
 }
 
 // countTrajectory adds one trajectory of the report's scope.
-func (s *Server) countTrajectory(rep *Report, cs *view.Case, t *view.Trajectory, from, asOf rules.Date,
+func (s *Server) countTrajectory(rep *Report, cs *view.Case, t *view.Trajectory, from, asOf rules.Date, span instantSpan,
 	inYear func(rules.Date) bool, closures map[string]int, durations *[]int) {
 	tr := &rep.Trajectories
 	if inYear(t.StartedOn) {
@@ -387,15 +386,24 @@ func (s *Server) countTrajectory(rep *Report, cs *view.Case, t *view.Trajectory,
 	if t.RTJRequested {
 		tr.RTJRequests++
 	}
+	// Instants compare without a time zone conversion per contact; a case
+	// with one trajectory needs no id comparison.
+	only := len(cs.PastTrajectories) == 0
 	for i := range cs.Contacts {
 		ct := &cs.Contacts[i]
-		if ct.TrajectoryID != t.ID || ct.OccurredAt.IsZero() {
-			continue
-		}
-		if d := rules.DateOf(ct.OccurredAt.In(brussels())); inYear(d) {
+		if !ct.OccurredAt.Before(span.from) && ct.OccurredAt.Before(span.to) && (only || ct.TrajectoryID == t.ID) {
 			rep.Contacts.Count++
 		}
 	}
+}
+
+// instantSpan is [from, to) in time: the report's days in Europe/Brussels.
+type instantSpan struct{ from, to time.Time }
+
+func spanOf(from, through rules.Date) instantSpan {
+	f, t := from.Time(), through.Time()
+	return instantSpan{time.Date(f.Year(), f.Month(), f.Day(), 0, 0, 0, 0, brussels()),
+		time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, brussels())}
 }
 
 // median returns the median of xs (the mean of the middle two for an even

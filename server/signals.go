@@ -54,27 +54,48 @@ type SignalList struct {
 	FamilyID string `json:"family_id,omitempty"`
 	// RulesVersion is the region version of the rules the read model last
 	// evaluated the region with ("" without active rules).
-	RulesVersion string         `json:"rules_version"`
-	Total        int            `json:"total"`
-	BySeverity   map[string]int `json:"by_severity"`
-	Items        []SignalItem   `json:"items"`
+	RulesVersion string `json:"rules_version"`
+	// Total and BySeverity count every matching signal; Items is the page
+	// from Offset, at most Limit long (the region list pages, a family's
+	// does not).
+	Total      int            `json:"total"`
+	BySeverity map[string]int `json:"by_severity"`
+	Limit      int            `json:"limit,omitempty"`
+	Offset     int            `json:"offset"`
+	Items      []SignalItem   `json:"items"`
 }
 
 var signalSeverities = []string{"info", "warning", "critical"}
 
+// Signal pages: a region of 10,000 families fires thousands of signals.
+const (
+	defaultSignalPage = 200
+	maxSignalPage     = 1000
+)
+
 // handleRegionSignals lists the region's fired signals, most severe first:
-// ?severity=info|warning|critical and ?signal=<id> narrow the list.
+// ?severity=info|warning|critical and ?signal=<id> narrow the list,
+// ?limit= (1..1000, default 200) and ?offset= page it.
 func (s *Server) handleRegionSignals(c echo.Context) error {
 	p, _ := auth.PrincipalFrom(c)
 	region := c.Param("region")
-	severity, signal := c.QueryParam("severity"), c.QueryParam("signal")
+	q := c.QueryParams()
+	severity, signal := q.Get("severity"), q.Get("signal")
 	if severity != "" && !slices.Contains(signalSeverities, severity) {
 		return samenplan.Errorf(samenplan.EINVALID, "Onbekende ernst / unknown severity %q (want info, warning or critical).", severity)
 	}
 	if len(signal) > 64 {
 		return samenplan.Errorf(samenplan.EINVALID, "Ongeldig signaal / invalid signal id.")
 	}
-	list := SignalList{Region: region, Scope: "region", BySeverity: map[string]int{}, Items: []SignalItem{}}
+	limit, err := intParam(q.Get("limit"), defaultSignalPage, 1, maxSignalPage)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(q.Get("offset"), 0, 0, 1<<30)
+	if err != nil {
+		return err
+	}
+	list := SignalList{Region: region, Scope: "region", BySeverity: map[string]int{}, Items: []SignalItem{}, Limit: limit, Offset: offset}
 	if in, ok := s.cfg.View.Info(region); ok {
 		list.RulesVersion = in.RulesVersion
 	}
@@ -92,6 +113,11 @@ func (s *Server) handleRegionSignals(c echo.Context) error {
 			continue
 		}
 		if (severity != "" && sg.Severity != severity) || (signal != "" && sg.ID != signal) {
+			continue
+		}
+		if list.Total < offset || len(list.Items) >= limit {
+			list.Total++
+			list.BySeverity[sg.Severity]++
 			continue
 		}
 		label, ok := labels[sg.FamilyID]

@@ -210,9 +210,27 @@ func TestSignals_EachRoleSeesWhatItMay(t *testing.T) {
 	if st := coord.do("GET", "/v1/regions/kempen/signals?signal="+noContact, nil, &list); st != 200 || list.Total != 3 {
 		t.Errorf("signal=%s: %d, %d items", noContact, st, list.Total)
 	}
-	var e ErrorBody
-	if st := coord.do("GET", "/v1/regions/kempen/signals?severity=loud", nil, &e); st != 400 || e.Code != "invalid" {
-		t.Errorf("severity=loud: %d %+v", st, e)
+	var page1, page2 SignalList
+	if st := coord.do("GET", "/v1/regions/kempen/signals?limit=2", nil, &page1); st != 200 || len(page1.Items) != 2 || page1.Total != 3 || page1.BySeverity["warning"] != 3 {
+		t.Errorf("limit=2: %d, %d items of %d, %v", st, len(page1.Items), page1.Total, page1.BySeverity)
+	}
+	if st := coord.do("GET", "/v1/regions/kempen/signals?limit=2&offset=2", nil, &page2); st != 200 || len(page2.Items) != 1 || page2.Total != 3 {
+		t.Errorf("offset=2: %d, %d items of %d", st, len(page2.Items), page2.Total)
+	}
+	if len(page1.Items) == 2 && len(page2.Items) == 1 {
+		seen := map[string]bool{}
+		for _, it := range append(page1.Items, page2.Items...) {
+			seen[it.SubjectID+it.ID] = true
+		}
+		if len(seen) != 3 || page1.Items[0].FamilyLabel == "" || page2.Items[0].FamilyLabel == "" {
+			t.Errorf("pages overlap or lack labels: %+v %+v", page1.Items, page2.Items)
+		}
+	}
+	for _, q := range []string{"severity=loud", "limit=0", "limit=1001", "offset=-1", "limit=many"} {
+		var e ErrorBody
+		if st := coord.do("GET", "/v1/regions/kempen/signals?"+q, nil, &e); st != 400 || e.Code != "invalid" {
+			t.Errorf("%s: %d %+v", q, st, e)
+		}
 	}
 }
 
