@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -221,7 +222,7 @@ func (s *Server) handleAudit(c echo.Context) error {
 
 // streamAuditCSV writes the selection of aq as CSV, newest first, one page
 // of auditExportPage entries at a time, with one header row.
-func (s *Server) streamAuditCSV(c echo.Context, aq auditQuery, targets []string) error {
+func (s *Server) streamAuditCSV(c echo.Context, aq auditQuery, targets *familySelection) error {
 	ctx := c.Request().Context()
 	w := c.Response()
 	f := aq.filter
@@ -287,31 +288,43 @@ func auditFilterDetail(aq auditQuery) map[string]any {
 	return d
 }
 
-// familyTargets returns the audit targets ("kind:id") that concern family:
-// the family itself and, as far as the read model and the region's store
-// know them, its referrals, trajectories and quarantined writes (intake
-// decisions, trajectory actions and quarantine decisions name those). Nil
-// when family is empty.
-func (s *Server) familyTargets(ctx context.Context, family string) ([]string, error) {
+// familySelection is what the family filter looks up: targets whose entries
+// all concern the family, and shared targets (a region's quarantine list)
+// whose entries concern the families their detail names.
+type familySelection struct {
+	family  string
+	targets []string
+	shared  []string
+}
+
+// familyTargets returns what concerns family: the family itself and, as far
+// as the read model and the region's store know them, its referrals,
+// trajectories and decided quarantined writes (intake decisions, trajectory
+// actions and quarantine decisions name those); shared, every region's
+// quarantine list. Nil when family is empty.
+func (s *Server) familyTargets(ctx context.Context, family string) (*familySelection, error) {
 	if family == "" {
 		return nil, nil
 	}
-	targets := []string{"family:" + family}
+	sel := &familySelection{family: family, targets: []string{"family:" + family}}
+	for _, r := range s.cfg.Stores.Regions() {
+		sel.shared = append(sel.shared, "quarantine:"+r)
+	}
 	if s.cfg.View == nil {
-		return targets, nil
+		return sel, nil
 	}
 	cs, ok := s.cfg.View.Case(family)
 	if !ok {
-		return targets, nil
+		return sel, nil
 	}
 	for _, r := range cs.Referrals {
-		targets = append(targets, "referral:"+r.ID)
+		sel.targets = append(sel.targets, "referral:"+r.ID)
 	}
 	if cs.Trajectory != nil {
-		targets = append(targets, "trajectory:"+cs.Trajectory.ID)
+		sel.targets = append(sel.targets, "trajectory:"+cs.Trajectory.ID)
 	}
 	for _, t := range cs.PastTrajectories {
-		targets = append(targets, "trajectory:"+t.ID)
+		sel.targets = append(sel.targets, "trajectory:"+t.ID)
 	}
 	if r, ok := s.cfg.Stores.Region(cs.Region()); ok {
 		q, err := r.Quarantine(ctx, "")
@@ -320,28 +333,64 @@ func (s *Server) familyTargets(ctx context.Context, family string) ([]string, er
 		}
 		for _, e := range q {
 			if e.Scope == schema.FamilyScope(family) && e.Status != store.QuarantineOpen { // only decisions are audited
-				targets = append(targets, "quarantine:"+strconv.FormatInt(e.ID, 10))
+				sel.targets = append(sel.targets, "quarantine:"+strconv.FormatInt(e.ID, 10))
 			}
 		}
 	}
-	return targets, nil
+	return sel, nil
 }
 
-// queryAudit returns up to f.Limit entries matching f, newest first; with
-// targets, those whose target is one of them. Each target is one query on
-// the target index; the answers are merged by id.
-func (s *Server) queryAudit(ctx context.Context, f audit.Filter, targets []string) ([]audit.Entry, error) {
-	if len(targets) == 0 {
+// mentionsFamily reports whether an entry's detail names family, as
+// family_id or in families.
+func mentionsFamily(detail []byte, family string) bool {
+	var d struct {
+		FamilyID string   `json:"family_id"`
+		Families []string `json:"families"`
+	}
+	if json.Unmarshal(detail, &d) != nil {
+		return false
+	}
+	return d.FamilyID == family || slices.Contains(d.Families, family)
+}
+
+// queryAudit returns up to f.Limit entries matching f, newest first; with a
+// family selection, those of its targets, and those of its shared targets
+// whose detail names the family. Each target is a query on the target
+// index; the answers are merged by id.
+func (s *Server) queryAudit(ctx context.Context, f audit.Filter, sel *familySelection) ([]audit.Entry, error) {
+	if sel == nil {
 		return s.cfg.Audit.Query(ctx, f)
 	}
 	var all []audit.Entry
-	for _, t := range targets {
-		f.Target = t
-		items, err := s.cfg.Audit.Query(ctx, f)
+	for _, t := range sel.targets {
+		g := f
+		g.Target = t
+		items, err := s.cfg.Audit.Query(ctx, g)
 		if err != nil {
 			return nil, err
 		}
 		all = append(all, items...)
+	}
+	for _, t := range sel.shared {
+		g := f
+		g.Target = t
+		found := 0
+		for found < f.Limit {
+			items, err := s.cfg.Audit.Query(ctx, g)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range items {
+				if mentionsFamily(e.Detail, sel.family) {
+					all = append(all, e)
+					found++
+				}
+			}
+			if len(items) < g.Limit {
+				break
+			}
+			g.Before = items[len(items)-1].ID
+		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].ID > all[j].ID })
 	all = slices.CompactFunc(all, func(a, b audit.Entry) bool { return a.ID == b.ID })

@@ -311,6 +311,10 @@ func TestAuditAPI_OnlyAdmins(t *testing.T) {
 	}
 }
 
+// TestAuditAPI_FamilyFilterFindsItsTrajectoryAndQuarantineActions: the
+// family filter finds the reassignment of its trajectory, the decision on
+// its quarantined write, the region's quarantine list that showed it and
+// the case read; another family's filter finds none of them.
 func TestAuditAPI_FamilyFilterFindsItsTrajectoryAndQuarantineActions(t *testing.T) {
 	we := newWorkflowEnv(t)
 	ctx := context.Background()
@@ -333,16 +337,19 @@ func TestAuditAPI_FamilyFilterFindsItsTrajectoryAndQuarantineActions(t *testing.
 	if st := coord.do("POST", "/v1/regions/kempen/quarantine/"+strconv.FormatInt(open[0].ID, 10)+"/discard", nil, nil); st != http.StatusOK {
 		t.Fatalf("discard: %d", st)
 	}
+	if st := coord.do("GET", "/v1/regions/kempen/quarantine", nil, nil); st != http.StatusOK {
+		t.Fatalf("quarantine list: %d", st)
+	}
 	if st := coord.do("GET", "/v1/families/"+fam, nil, nil); st != http.StatusOK {
 		t.Fatalf("read: %d", st)
 	}
 
-	page := waitAuditAPI(t, admin, "family="+fam, 3)
+	page := waitAuditAPI(t, admin, "family="+fam, 4)
 	var actions []string
 	for _, e := range page.Items {
 		actions = append(actions, e.Action)
 	}
-	if got, want := strings.Join(actions, " "), "case.read quarantine.discard trajectory.assign"; got != want {
+	if got, want := strings.Join(actions, " "), "case.read case.read quarantine.discard trajectory.assign"; got != want {
 		t.Errorf("family=%s: actions %q, want %q", fam, got, want)
 	}
 	if page := auditPage(t, admin, "family="+we.families["coach.a"]); len(page.Items) != 0 {
