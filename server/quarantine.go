@@ -204,10 +204,12 @@ func (s *Server) decideQuarantine(c echo.Context, accept bool) error {
 		return samenplan.Errorf(samenplan.ECONFLICT, "Hierover is al beslist / this write was already decided.")
 	case samenplan.ENOTFOUND:
 		return errQuarantineNotFound()
-	case samenplan.EINVALID:
-		return samenplan.Errorf(samenplan.ECONFLICT, "Deze schrijfactie past niet meer in het dossier; verwerp ze / this write no longer fits the case; discard it (%s).", samenplan.ErrorMessage(err))
-	default:
+	case samenplan.EINTERNAL:
 		return fmt.Errorf("decide quarantined write %d: %w", id, err)
+	default:
+		// The merge path refused the write (its parent is gone, a fixed
+		// field differs): nothing was applied or decided.
+		return samenplan.Errorf(samenplan.ECONFLICT, "Deze schrijfactie past niet meer in het dossier; verwerp ze / this write no longer fits the case; discard it (%s).", samenplan.ErrorMessage(err))
 	}
 	if err := s.cfg.View.SyncCounts(ctx, region); err != nil {
 		s.logger.Error("refresh quarantine counts", "region", region, "err", err)

@@ -153,6 +153,9 @@ func TestReassignment_HandsOverEvictsWithProofAndQuarantinesTheLateNote(t *testi
 	if st != 200 || cf.Quarantined != 3 || len(cf.QuarantinedWrites) != 3 || len(cf.Evictions) != 1 || !cf.Evictions[0].Proven {
 		t.Fatalf("case before the decision: %d quarantined %d %+v evictions %+v", st, cf.Quarantined, cf.QuarantinedWrites, cf.Evictions)
 	}
+	if st, cf := caseFileOf(t, we.login("reviewer.k"), fam); st != 200 || len(cf.QuarantinedWrites) != 3 {
+		t.Errorf("reviewer's case: %d, %d quarantined writes, want 3", st, len(cf.QuarantinedWrites))
+	}
 	if st, cf := caseFileOf(t, we.login("coach.c"), fam); st != 200 || len(cf.QuarantinedWrites) != 0 {
 		t.Errorf("coach.c's case: %d, %d quarantined writes, want none", st, len(cf.QuarantinedWrites))
 	}
