@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/http"
 	"slices"
 	"strconv"
@@ -237,7 +238,7 @@ func (s *Server) intakeBoard(ctx context.Context, region string, week isoWeek) (
 		RulesVersion: vb.RulesVersion, Referrals: []BoardReferral{}, Coaches: coaches,
 		Year: yearCounters(rr, boardYear(week, today), vb.Year), Decisions: decisions,
 	}
-	suggest := s.newSuggester(region, coaches)
+	suggest := newSuggester(coaches, s.cfg.View.All(region))
 	for _, ref := range vb.Referrals {
 		if !ref.ReceivedOn.IsZero() && ref.ReceivedOn.Time().After(to.Time()) {
 			continue
@@ -325,39 +326,131 @@ func yearCounters(rr *rules.Region, year int, y rules.YearCountFacts) YearCounte
 // suggester proposes a coach for each eligible referral in board order.
 // Each proposal takes one of that coach's free places, so a coach with one
 // place left is not proposed twice in the same board.
+//
+// The preference is lexicographic: a coach who holds a family in the
+// referral's municipality, then one who holds a family with the family's
+// language, then the most free places, then the username. With hundreds of
+// coaches and a thousand referrals a scan per referral is too slow for the
+// meeting's page, so coaches are bit sets: per municipality, per language,
+// and per number of free places; a proposal intersects them from the most
+// free places down and takes the lowest bit (coaches are in username order).
 type suggester struct {
-	coaches []*suggestCoach
+	coaches        []CoachCapacity
+	free           []int
+	municipalities map[string]coachSet // lower-case municipality → coaches holding a family there
+	languages      map[string]coachSet // lower-case language → coaches holding a family speaking it
+	byFree         map[int]coachSet    // free places (> 0) → coaches with exactly that many
+	levels         []int               // the keys of byFree, highest first
+	all            coachSet
 }
 
-type suggestCoach struct {
-	CoachCapacity
-	free           int
-	municipalities map[string]bool // lower case
-	languages      map[string]bool // lower case
+// coachSet is a bit set of coach indexes.
+type coachSet []uint64
+
+func newCoachSet(n int) coachSet { return make(coachSet, (n+63)/64) }
+
+func (s coachSet) add(i int)    { s[i/64] |= 1 << (i % 64) }
+func (s coachSet) remove(i int) { s[i/64] &^= 1 << (i % 64) }
+
+// firstOf returns the lowest index in a ∩ b, or -1.
+func firstOf(a, b coachSet) int {
+	for w := range a {
+		if x := a[w] & b[w]; x != 0 {
+			return w*64 + bits.TrailingZeros64(x)
+		}
+	}
+	return -1
 }
 
-func (s *Server) newSuggester(region string, coaches []CoachCapacity) *suggester {
-	sg := &suggester{}
-	for _, cc := range coaches {
-		c := &suggestCoach{CoachCapacity: cc, free: cc.Free, municipalities: map[string]bool{}, languages: map[string]bool{}}
-		held, _ := s.cfg.View.Cases(view.Filter{Region: region, Coach: cc.CoachID})
-		for _, h := range held {
-			if m := strings.ToLower(strings.TrimSpace(h.Municipality)); m != "" {
-				c.municipalities[m] = true
-			}
-			if l := strings.ToLower(strings.TrimSpace(h.Language)); l != "" {
-				c.languages[l] = true
+// and returns a ∩ b; a nil operand is the empty set.
+func and(a, b coachSet) coachSet {
+	if a == nil || b == nil {
+		return nil
+	}
+	out := make(coachSet, len(a))
+	for w := range a {
+		out[w] = a[w] & b[w]
+	}
+	return out
+}
+
+// newSuggester indexes the coaches (in username order, as regionCoaches
+// returns them) by the municipalities and languages of the families they
+// hold, from one walk over the region's cases.
+func newSuggester(coaches []CoachCapacity, cases []*view.Case) *suggester {
+	n := len(coaches)
+	sg := &suggester{coaches: coaches, free: make([]int, n), municipalities: map[string]coachSet{},
+		languages: map[string]coachSet{}, byFree: map[int]coachSet{}, all: newCoachSet(n)}
+	index := make(map[string]int, n)
+	for i, cc := range coaches {
+		index[cc.CoachID] = i
+		sg.all.add(i)
+		sg.free[i] = cc.Free
+		if cc.Free > 0 {
+			sg.setFree(i, 0, cc.Free)
+		}
+	}
+	mark := func(m map[string]coachSet, key string, i int) {
+		key = strings.ToLower(strings.TrimSpace(key))
+		if key == "" {
+			return
+		}
+		set := m[key]
+		if set == nil {
+			set = newCoachSet(n)
+			m[key] = set
+		}
+		set.add(i)
+	}
+	for _, cs := range cases {
+		for _, coach := range cs.Coaches {
+			if i, ok := index[coach]; ok {
+				mark(sg.municipalities, cs.Family.Municipality, i)
+				mark(sg.languages, cs.Family.Language, i)
 			}
 		}
-		sg.coaches = append(sg.coaches, c)
 	}
 	return sg
 }
 
+// setFree moves coach i from the set of from free places to that of to
+// (0 is in no set).
+func (sg *suggester) setFree(i, from, to int) {
+	if from > 0 {
+		sg.byFree[from].remove(i)
+	}
+	if to <= 0 {
+		return
+	}
+	set := sg.byFree[to]
+	if set == nil {
+		set = newCoachSet(len(sg.coaches))
+		sg.byFree[to] = set
+		sg.levels = append(sg.levels, to)
+		slices.SortFunc(sg.levels, func(a, b int) int { return b - a })
+	}
+	set.add(i)
+}
+
+// best returns the coach of among with the most free places (the first by
+// username among equals), or -1.
+func (sg *suggester) best(among coachSet) int {
+	if among == nil {
+		return -1
+	}
+	for _, v := range sg.levels {
+		if i := firstOf(among, sg.byFree[v]); i >= 0 {
+			return i
+		}
+	}
+	return -1
+}
+
 // propose picks, among the coaches with a free place, one who already
-// coaches a family in the referral's municipality, else one who coaches a
-// family with the family's language, else the one with the most free
-// places (then by username).
+// coaches a family in the referral's municipality (preferring one who also
+// coaches a family with its language), else one who coaches a family with
+// the family's language, else the one with the most free places; each
+// group by most free places, then username.
 func (sg *suggester) propose(ref *view.Referral, fam *view.Case) *CoachProposal {
 	muni := strings.TrimSpace(ref.Municipality)
 	lang := ""
@@ -367,41 +460,33 @@ func (sg *suggester) propose(ref *view.Referral, fam *view.Case) *CoachProposal 
 		}
 		lang = strings.TrimSpace(fam.Family.Language)
 	}
-	lm, ll := strings.ToLower(muni), strings.ToLower(lang)
-	var best *suggestCoach
-	var bestKey [3]int
-	for _, c := range sg.coaches {
-		if c.free <= 0 {
-			continue
-		}
-		key := [3]int{0, 0, c.free}
-		if lm != "" && c.municipalities[lm] {
-			key[0] = 1
-		}
-		if ll != "" && c.languages[ll] {
-			key[1] = 1
-		}
-		if best == nil || slices.Compare(key[:], bestKey[:]) > 0 {
-			best, bestKey = c, key
-		}
+	inMuni, inLang := sg.municipalities[strings.ToLower(muni)], sg.languages[strings.ToLower(lang)]
+	basis, i := "municipality", sg.best(and(inMuni, inLang))
+	if i < 0 {
+		i = sg.best(inMuni)
 	}
-	if best == nil {
+	if i < 0 {
+		basis, i = "language", sg.best(inLang)
+	}
+	if i < 0 {
+		basis, i = "free_places", sg.best(sg.all)
+	}
+	if i < 0 {
 		return &CoachProposal{Basis: "none", Reason: "Geen coach heeft nog een vrije plaats / no coach has a free place left"}
 	}
-	p := &CoachProposal{CoachID: best.CoachID, DisplayName: best.DisplayName}
-	places := fmt.Sprintf("%d vrije %s / %d free %s", best.free, pluralNL(best.free, "plaats", "plaatsen"), best.free, pluralEN(best.free, "place", "places"))
-	switch {
-	case bestKey[0] == 1:
-		p.Basis = "municipality"
+	free := sg.free[i]
+	p := &CoachProposal{CoachID: sg.coaches[i].CoachID, DisplayName: sg.coaches[i].DisplayName, Basis: basis}
+	places := fmt.Sprintf("%d vrije %s / %d free %s", free, pluralNL(free, "plaats", "plaatsen"), free, pluralEN(free, "place", "places"))
+	switch basis {
+	case "municipality":
 		p.Reason = fmt.Sprintf("Coacht al een gezin in %s; %s / already coaches a family in %s", muni, places, muni)
-	case bestKey[1] == 1:
-		p.Basis = "language"
+	case "language":
 		p.Reason = fmt.Sprintf("Coacht al een gezin met taal %s; %s / already coaches a family speaking %s", lang, places, lang)
 	default:
-		p.Basis = "free_places"
-		p.Reason = fmt.Sprintf("Meeste vrije plaatsen (%d) / most free places (%d)", best.free, best.free)
+		p.Reason = fmt.Sprintf("Meeste vrije plaatsen (%d) / most free places (%d)", free, free)
 	}
-	best.free--
+	sg.free[i]--
+	sg.setFree(i, free, free-1)
 	return p
 }
 

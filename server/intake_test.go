@@ -14,6 +14,7 @@ import (
 	"github.com/samenplan/samenplan"
 	"github.com/samenplan/samenplan/rules"
 	"github.com/samenplan/samenplan/server/audit"
+	"github.com/samenplan/samenplan/server/view"
 	"github.com/samenplan/samenplan/sync/protocol"
 	"github.com/samenplan/samenplan/sync/schema"
 	"github.com/samenplan/samenplan/sync/store"
@@ -765,6 +766,54 @@ func TestIntake_RoleCells(t *testing.T) {
 	c := &testClient{t: t, base: we.url()}
 	if st := c.do("GET", "/v1/regions/kempen/intake", nil, nil); st != 401 {
 		t.Errorf("no token: %d", st)
+	}
+}
+
+func TestSuggester_PrefersMunicipalityThenLanguageThenFreePlacesAndTakesPlaces(t *testing.T) {
+	coaches := []CoachCapacity{
+		{CoachID: "a", DisplayName: "A", Free: 5},
+		{CoachID: "b", DisplayName: "B", Free: 1},
+		{CoachID: "c", DisplayName: "C", Free: 2},
+		{CoachID: "d", DisplayName: "D", Free: 0},
+	}
+	held := func(coach, municipality, language string) *view.Case {
+		return &view.Case{Family: view.Family{Municipality: municipality, Language: language}, Coaches: []string{coach}}
+	}
+	cases := []*view.Case{
+		held("b", "Geel", "nl"), held("c", "Geel", "ar"), held("c", "Mol", "tr"), held("d", "Dessel", "nl"),
+		held("stranger", "Balen", "fr"), // not a coach of the board
+	}
+	sg := newSuggester(coaches, cases)
+	family := func(language string) *view.Case { return &view.Case{Family: view.Family{Language: language}} }
+	for _, tc := range []struct {
+		municipality, language string
+		coach, basis           string
+	}{
+		{"Geel", "ar", "c", "municipality"},  // municipality and language: c (2 → 1)
+		{"geel", "", "b", "municipality"},    // b and c in Geel with 1 place each: b by username (b → 0)
+		{"Geel", "", "c", "municipality"},    // b is full now (c → 0)
+		{"Geel", "", "a", "free_places"},     // nobody left in Geel
+		{"Dessel", "tr", "a", "free_places"}, // d coaches in Dessel but has no place; c (tr) is full
+		{"Balen", "", "a", "free_places"},    // a holder who is not on the board does not count
+		{"Olen", "", "a", "free_places"},
+		{"Olen", "", "a", "free_places"}, // a: 5 → 0
+		{"Olen", "", "", "none"},
+	} {
+		p := sg.propose(&view.Referral{Municipality: tc.municipality}, family(tc.language))
+		if p.CoachID != tc.coach || p.Basis != tc.basis || !strings.Contains(p.Reason, " / ") {
+			t.Fatalf("%s/%s: got %+v, want %q by %s", tc.municipality, tc.language, p, tc.coach, tc.basis)
+		}
+	}
+	// Language comes before free places.
+	sg = newSuggester([]CoachCapacity{{CoachID: "a", Free: 9}, {CoachID: "b", Free: 1}}, []*view.Case{held("b", "Mol", "ar")})
+	if p := sg.propose(&view.Referral{Municipality: "Geel"}, family("AR")); p.CoachID != "b" || p.Basis != "language" {
+		t.Errorf("language: %+v", p)
+	}
+	// The family's municipality stands in for a referral without one.
+	sg = newSuggester([]CoachCapacity{{CoachID: "a", Free: 9}, {CoachID: "b", Free: 1}}, []*view.Case{held("b", "Mol", "ar")})
+	fam := &view.Case{Family: view.Family{Municipality: "Mol"}}
+	if p := sg.propose(&view.Referral{}, fam); p.CoachID != "b" || p.Basis != "municipality" {
+		t.Errorf("family municipality: %+v", p)
 	}
 }
 
