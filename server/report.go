@@ -194,15 +194,11 @@ func (s *Server) report(ctx context.Context, region string, year int, coach stri
 	if hasRules {
 		rep.Name, rep.RulesVersion = rr.Config.Name, rr.Version
 	}
-	inYear := func(d rules.Date) bool {
-		return !d.IsZero() && !d.Time().Before(from.Time()) && !d.Time().After(asOf.Time())
-	}
-	span := spanOf(from, asOf)
+	tally := &yearTally{from: from, asOf: asOf, span: spanOf(from, asOf), closures: map[string]int{}}
+	inYear, span := tally.inPeriod, tally.span
 
 	// Trajectories, their contacts and closures: one snapshot of the cases.
 	families := map[string]bool{} // a coach's caseload
-	closures := map[string]int{}
-	var durations []int
 	for _, cs := range s.cfg.View.All(region) {
 		for i, t := 0, cs.Trajectory; t != nil; i, t = i+1, nextTrajectory(cs, i) {
 			if coach != "" && t.LeadCoachID != coach && !slices.Contains(t.CoCoachIDs, coach) {
@@ -211,13 +207,14 @@ func (s *Server) report(ctx context.Context, region string, year int, coach stri
 			if coach != "" {
 				families[cs.ID()] = true
 			}
-			s.countTrajectory(&rep, cs, t, from, asOf, span, inYear, closures, &durations)
+			tally.add(&rep, cs, t)
 		}
 	}
-	if n := len(durations); n > 0 {
+	closures := tally.closures
+	if n := len(tally.durations); n > 0 {
 		sum := 0
 		ds := make([]float64, n)
-		for i, d := range durations {
+		for i, d := range tally.durations {
 			sum += d
 			ds[i] = float64(d)
 		}
@@ -337,9 +334,21 @@ func nextTrajectory(cs *view.Case, i int) *view.Trajectory {
 	return nil
 }
 
-// countTrajectory adds one trajectory of the report's scope.
-func (s *Server) countTrajectory(rep *Report, cs *view.Case, t *view.Trajectory, from, asOf rules.Date, span instantSpan,
-	inYear func(rules.Date) bool, closures map[string]int, durations *[]int) {
+// yearTally adds up the trajectories of a report's period.
+type yearTally struct {
+	from, asOf rules.Date
+	span       instantSpan
+	closures   map[string]int // closure reason → closures in the period
+	durations  []int          // days, of the trajectories closed in the period
+}
+
+func (y *yearTally) inPeriod(d rules.Date) bool {
+	return !d.IsZero() && !d.Time().Before(y.from.Time()) && !d.Time().After(y.asOf.Time())
+}
+
+// add counts one trajectory of the report's scope into rep.
+func (y *yearTally) add(rep *Report, cs *view.Case, t *view.Trajectory) {
+	from, asOf, span, inYear := y.from, y.asOf, y.span, y.inPeriod
 	tr := &rep.Trajectories
 	if inYear(t.StartedOn) {
 		tr.Started++
@@ -355,9 +364,9 @@ func (s *Server) countTrajectory(rep *Report, cs *view.Case, t *view.Trajectory,
 	}
 	if inYear(t.ClosedOn) {
 		tr.Closed++
-		closures[t.ClosureReason]++
+		y.closures[t.ClosureReason]++
 		if !t.StartedOn.IsZero() {
-			*durations = append(*durations, max(t.StartedOn.DaysUntil(t.ClosedOn), 0))
+			y.durations = append(y.durations, max(t.StartedOn.DaysUntil(t.ClosedOn), 0))
 		}
 	}
 	if t.StartedOn.IsZero() || t.StartedOn.Time().After(asOf.Time()) {
