@@ -227,4 +227,14 @@ func TestPermanence_EachRoleSeesWhatItMay(t *testing.T) {
 	if st := coord.do("GET", "/v1/regions/kempen/permanence?week=2026-W53", nil, &page); st != 200 || page.WeekFrom.String() != "2026-12-28" {
 		t.Errorf("2026 has a week 53: %d %s", st, page.WeekFrom)
 	}
+	// Summer time begins on Sunday 29 March 2026: Monday's block is 09:00
+	// in Brussels, 07:00 UTC (the week before, 08:00 UTC).
+	for week, utc := range map[string]int{"2026-W14": 7, "2026-W13": 8} {
+		if st := coord.do("GET", "/v1/regions/kempen/permanence?week="+week, nil, &page); st != 200 || len(page.Schedule) == 0 {
+			t.Fatalf("%s: %d", week, st)
+		}
+		if got := page.Schedule[0].StartsAt.UTC().Hour(); got != utc || page.Schedule[0].From != "09:00" {
+			t.Errorf("%s: Monday block starts at %v (UTC hour %d, want %d)", week, page.Schedule[0].StartsAt, got, utc)
+		}
+	}
 }
