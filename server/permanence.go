@@ -109,7 +109,7 @@ type WeekReferrals struct {
 func (s *Server) handlePermanence(c echo.Context) error {
 	region := c.Param("region")
 	now := s.cfg.Now().In(brussels())
-	week, err := weekOfParam(c.QueryParam("week"), now)
+	week, err := weekOfPage(c.QueryParam("week"), now)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,16 @@ func (s *Server) handlePermanence(c echo.Context) error {
 	return c.JSON(http.StatusOK, page)
 }
 
-func (s *Server) permanencePage(ctx context.Context, region string, now time.Time, week calendarWeek) (PermanencePage, error) {
+// weekOfPage is the ISO week of ?week= (parseWeek, shared with the intake
+// board), or the week of now.
+func weekOfPage(v string, now time.Time) (isoWeek, error) {
+	if v == "" {
+		return weekOf(now), nil
+	}
+	return parseWeek(v)
+}
+
+func (s *Server) permanencePage(ctx context.Context, region string, now time.Time, week isoWeek) (PermanencePage, error) {
 	page := PermanencePage{Region: region, Name: region, TimeZone: brussels().String(), Now: now,
 		Current: []PermanenceSlot{}, OnDutyNow: []DutyUser{}, Schedule: []PermanenceSlot{},
 		Week: week.String(), WeekFrom: week.monday(), WeekTo: week.sunday()}
@@ -266,45 +275,3 @@ func atClock(day time.Time, hm string) time.Time {
 }
 
 func weekdayName(d time.Weekday) string { return strings.ToLower(d.String()) }
-
-// calendarWeek is an ISO 8601 week: Monday to Sunday; week 1 holds 4
-// January.
-type calendarWeek struct{ year, week int }
-
-func calendarWeekOf(t time.Time) calendarWeek {
-	y, w := t.ISOWeek()
-	return calendarWeek{y, w}
-}
-
-// weekOfParam reads ?week= ("2026-W48"); empty is the week of now. Another
-// form, or a week the year does not have, is invalid.
-func weekOfParam(v string, now time.Time) (calendarWeek, error) {
-	if v == "" {
-		return calendarWeekOf(now), nil
-	}
-	bad := samenplan.Errorf(samenplan.EINVALID, "Ongeldige week %q (verwacht JJJJ-Www, bv. 2026-W48) / invalid week %q (want YYYY-Www, e.g. 2026-W48).", v, v)
-	ys, ws, ok := strings.Cut(v, "-W")
-	if !ok || len(ys) != 4 || len(ws) != 2 {
-		return calendarWeek{}, bad
-	}
-	y, err1 := strconv.Atoi(ys)
-	w, err2 := strconv.Atoi(ws)
-	if err1 != nil || err2 != nil || y < 1970 || y > 9998 || w < 1 || w > 53 {
-		return calendarWeek{}, bad
-	}
-	wk := calendarWeek{y, w}
-	if calendarWeekOf(wk.monday().Time()) != wk {
-		return calendarWeek{}, bad // week 53 of a year with 52
-	}
-	return wk, nil
-}
-
-func (w calendarWeek) String() string { return fmt.Sprintf("%04d-W%02d", w.year, w.week) }
-
-func (w calendarWeek) monday() rules.Date {
-	jan4 := time.Date(w.year, time.January, 4, 0, 0, 0, 0, time.UTC)
-	offset := (int(jan4.Weekday()) + 6) % 7 // days since Monday
-	return rules.DateOf(jan4.AddDate(0, 0, -offset+7*(w.week-1)))
-}
-
-func (w calendarWeek) sunday() rules.Date { return rules.DateOf(w.monday().Time().AddDate(0, 0, 6)) }
