@@ -26,7 +26,8 @@ func docPath(echoPath string) string {
 
 // TestAPIDocs_ListEveryRoute fails when the server registers a route that
 // docs/api.md has no table row for (method and path, {param} for :param),
-// or when the page lists an endpoint the server does not have.
+// or when the page lists an endpoint the server does not have, or a row
+// leaves its "who" column empty.
 func TestAPIDocs_ListEveryRoute(t *testing.T) {
 	we := newWorkflowEnv(t)
 	b, err := os.ReadFile(filepath.Join("..", "docs", "api.md"))
@@ -37,6 +38,10 @@ func TestAPIDocs_ListEveryRoute(t *testing.T) {
 	for _, line := range strings.Split(string(b), "\n") {
 		if m := docRouteRE.FindStringSubmatch(line); m != nil {
 			documented[Route{Method: m[1], Path: m[2]}] = true
+			// | method | path | who | …: the roles are part of the row.
+			if cols := strings.Split(strings.ReplaceAll(line, `\|`, ""), "|"); len(cols) < 5 || strings.TrimSpace(cols[3]) == "" {
+				t.Errorf("docs/api.md: the row of %s %s says nothing in its 'who' column", m[1], m[2])
+			}
 		}
 	}
 	registered := map[Route]bool{}
