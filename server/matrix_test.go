@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,8 +62,6 @@ var (
 type matrixRequest struct {
 	method, path, contentType string
 	body                      []byte
-	header                    map[string]string
-	token                     string // overrides the column's token (refresh, logout)
 }
 
 // matrixRow is one route's row. req builds the request of one cell and may
@@ -128,9 +127,6 @@ func (m *matrixEnv) fresh(prefix string) string {
 	m.seq++
 	return fmt.Sprintf("%s%d", prefix, m.seq)
 }
-
-// session logs username in on a new device and returns its session.
-func (m *matrixEnv) session(username string) *testClient { return m.login(username) }
 
 // freshTrajectory creates, as the server, a new kempen family with an
 // active trajectory held by coach.a, for a cell that changes a trajectory.
@@ -216,6 +212,40 @@ func (m *matrixEnv) freshQuarantined() int64 {
 	return 0
 }
 
+// fingerprint sums up what a request can change: each region's change log,
+// decided quarantined writes and intake decisions, and the accounts,
+// revoked devices and rule versions of the main database. A refused cell
+// must leave it as it was.
+func (m *matrixEnv) fingerprint() string {
+	m.t.Helper()
+	ctx := m.t.Context()
+	var b strings.Builder
+	for _, name := range m.stores.Regions() {
+		r, _ := m.stores.Region(name)
+		var seq, decided, decisions int64
+		row := r.DB().Reader.QueryRowContext(ctx, `SELECT
+			(SELECT coalesce(max(seq), 0) FROM change_log),
+			(SELECT count(*) FROM quarantine WHERE status != 'open'),
+			(SELECT count(*) FROM intake_decisions)`)
+		if err := row.Scan(&seq, &decided, &decisions); err != nil {
+			m.t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s: log %d, decided %d, decisions %d; ", name, seq, decided, decisions)
+	}
+	var users string
+	var revoked, versions int64
+	row := m.stores.Main.Reader.QueryRowContext(ctx, `SELECT
+		(SELECT group_concat(id || display_name || role || regions || disabled || password_hash, ',') FROM users),
+		(SELECT count(*) FROM devices WHERE revoked_at IS NOT NULL),
+		(SELECT count(*) FROM rule_versions)`)
+	if err := row.Scan(&users, &revoked, &versions); err != nil {
+		m.t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(users))
+	fmt.Fprintf(&b, "users %x, revoked devices %d, rule versions %d", sum[:8], revoked, versions)
+	return b.String()
+}
+
 // send runs one cell and returns its status, body and request id. A stream
 // (server-sent events) is closed once its status is known.
 func (m *matrixEnv) send(col mxCol, r matrixRequest) (int, []byte, string) {
@@ -233,15 +263,8 @@ func (m *matrixEnv) send(col mxCol, r matrixRequest) (int, []byte, string) {
 	} else if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	for k, v := range r.header {
-		req.Header.Set(k, v)
-	}
-	token := m.clients[col].token
-	if r.token != "" {
-		token = r.token
-	}
-	if token != "" && col != colAnon {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if col != colAnon {
+		req.Header.Set("Authorization", "Bearer "+m.clients[col].token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -341,11 +364,11 @@ func matrixRows(m *matrixEnv) []matrixRow {
 			}},
 		{method: "POST", route: "/v1/auth/refresh", want: mxPublic,
 			req: func(m *matrixEnv, col mxCol) matrixRequest {
-				return mxJSON("POST", "/v1/auth/refresh", map[string]string{"refresh_token": m.session(m.user(col)).refresh})
+				return mxJSON("POST", "/v1/auth/refresh", map[string]string{"refresh_token": m.login(m.user(col)).refresh})
 			}},
 		{method: "POST", route: "/v1/auth/logout", audited: audit.ActionLogout, want: mxCells{204, 204, 204, 204, 204, 204, 204},
 			req: func(m *matrixEnv, col mxCol) matrixRequest {
-				return mxJSON("POST", "/v1/auth/logout", map[string]any{"refresh_token": m.session(m.user(col)).refresh, "revoke_device": true})
+				return mxJSON("POST", "/v1/auth/logout", map[string]any{"refresh_token": m.login(m.user(col)).refresh, "revoke_device": true})
 			}},
 		{method: "GET", route: "/v1/me", req: mxGet("/v1/me"), want: mxAnyRole},
 		{method: "POST", route: "/v1/me/password", audited: audit.ActionUserPassword, want: mxCells{401, 204, 204, 204, 204, 204, 204},
@@ -357,7 +380,7 @@ func matrixRows(m *matrixEnv) []matrixRow {
 		// anyone else it does not exist.
 		{method: "POST", route: "/v1/devices/:id/revoke", audited: audit.ActionDeviceRevoke, want: mxCells{401, 204, 404, 404, 404, 404, 204},
 			req: func(m *matrixEnv, col mxCol) matrixRequest {
-				return matrixRequest{method: "POST", path: "/v1/devices/" + m.session("coach.a").device + "/revoke"}
+				return matrixRequest{method: "POST", path: "/v1/devices/" + m.login("coach.a").device + "/revoke"}
 			}},
 		{method: "GET", route: "/v1/users", req: mxGet("/v1/users?region=kempen"), want: mxAdminOnly},
 		{method: "POST", route: "/v1/users", audited: audit.ActionUserCreate, want: mxCells{401, 403, 403, 403, 403, 403, 201},
@@ -526,7 +549,8 @@ func matrixRows(m *matrixEnv) []matrixRow {
 }
 
 // TestMatrix_EveryRouteEveryRole runs every cell of the role × endpoint
-// matrix, and fails when the server registers a route without a row.
+// matrix, and fails when the server registers a route without a row, when
+// a refused cell changed anything, or when an audited cell left no entry.
 func TestMatrix_EveryRouteEveryRole(t *testing.T) {
 	m := newMatrixEnv(t)
 	rows := matrixRows(m)
@@ -560,11 +584,15 @@ func TestMatrix_EveryRouteEveryRole(t *testing.T) {
 		}
 		for col := colAnon; col < nCols; col++ {
 			r := row.req(m, col)
+			before := m.fingerprint()
 			got, body, id := m.send(col, r)
 			n++
 			if got != row.want[col] {
 				t.Errorf("%s %s as %s: %d, want %d (%.200s)", r.method, r.path, col, got, row.want[col], body)
 				continue
+			}
+			if after := m.fingerprint(); got >= 400 && after != before {
+				t.Errorf("%s %s as %s: refused with %d but changed something:\n before %s\n after  %s", r.method, r.path, col, got, before, after)
 			}
 			if row.check != nil && got < 300 {
 				row.check(t, m, col, body)
