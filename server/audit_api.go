@@ -176,8 +176,7 @@ func auditTime(v, name string, loc *time.Location, end bool) (time.Time, error) 
 // format=csv the whole selection as a CSV attachment. The export is itself
 // audited (action export, detail: the filter) before anything is sent.
 func (s *Server) handleAudit(c echo.Context) error {
-	loc := s.cfg.Now().Location()
-	aq, err := parseAuditQuery(c.QueryParams(), loc)
+	aq, err := parseAuditQuery(c.QueryParams(), brussels())
 	if err != nil {
 		return err
 	}
@@ -203,6 +202,7 @@ func (s *Server) handleAudit(c echo.Context) error {
 		if out.Items == nil {
 			out.Items = []audit.Entry{}
 		}
+		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(http.StatusOK, out)
 	}
 
