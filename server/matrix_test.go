@@ -376,6 +376,7 @@ func matrixRows(m *matrixEnv) []matrixRow {
 				return mxJSON("POST", "/v1/me/password", map[string]string{"current_password": testPassword, "new_password": testPassword})
 			}},
 		{method: "GET", route: "/v1/devices", req: mxGet("/v1/devices"), want: mxAnyRole},
+		{method: "GET", route: "/v1/devices", variant: "another user's", req: mxGet("/v1/devices?user=coach.a"), want: mxCells{401, 200, 403, 403, 403, 403, 200}},
 		// A spare device of coach.a: hers to revoke, and the admin's; to
 		// anyone else it does not exist.
 		{method: "POST", route: "/v1/devices/:id/revoke", audited: audit.ActionDeviceRevoke, want: mxCells{401, 204, 404, 404, 404, 404, 204},
@@ -461,6 +462,10 @@ func matrixRows(m *matrixEnv) []matrixRow {
 			req: func(*matrixEnv, mxCol) matrixRequest {
 				return matrixRequest{method: "POST", path: "/v1/regions/kempen/rules/intake/eval", body: []byte(intakeBase)}
 			}},
+		{method: "POST", route: "/v1/regions/:region/rules/:ruleset/eval", variant: "capacity", want: mxCells{401, 403, 403, 200, 200, 404, 403},
+			req: func(*matrixEnv, mxCol) matrixRequest {
+				return matrixRequest{method: "POST", path: "/v1/regions/kempen/rules/capacity/eval", body: []byte(`{}`)}
+			}},
 
 		// Cases and live events.
 		{method: "GET", route: "/v1/families", req: mxGet("/v1/families?region=kempen"), want: mxCells{401, 200, 200, 200, 200, 404, 403},
@@ -473,6 +478,7 @@ func matrixRows(m *matrixEnv) []matrixRow {
 					}
 				}
 			}},
+		{method: "GET", route: "/v1/families", variant: "one coach's", req: mxGet("/v1/families?region=kempen&coach=" + m.users["coach.a"].ID), want: mxCells{401, 200, 403, 200, 200, 404, 403}},
 		{method: "GET", route: "/v1/families/:id", audited: audit.ActionCaseRead, req: mxGet("/v1/families/" + famA), want: mxCells{401, 200, 404, 200, 200, 404, 403}},
 		{method: "GET", route: "/v1/families/:id/history", audited: audit.ActionCaseRead, req: mxGet("/v1/families/" + famA + "/history"), want: mxCells{401, 200, 404, 200, 200, 404, 403}},
 		{method: "GET", route: "/v1/events", req: mxGet("/v1/events"), want: mxCaseReaders},
