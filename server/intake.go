@@ -108,6 +108,13 @@ func (s *Server) weekParam(v string) (isoWeek, error) {
 
 // ---- the board ----
 
+// A page of the board: a week's meeting rarely has more than a few dozen
+// referrals; the default page holds them all in practice.
+const (
+	defaultBoardPage = 100
+	maxBoardPage     = 1000
+)
+
 // IntakeBoard is the body of GET /regions/:region/intake.
 type IntakeBoard struct {
 	Region string     `json:"region"`
@@ -121,7 +128,13 @@ type IntakeBoard struct {
 	// Referrals are the undecided referrals received on or before To (or
 	// without a date): eligible first by priority (highest first), then the
 	// ineligible; within equal priority the oldest first.
+	//
+	// One page of them: ?limit= (default 100, at most 1,000) and ?offset=;
+	// Total counts the whole board and Eligible its eligible referrals.
 	Referrals []BoardReferral `json:"referrals"`
+	Total     int             `json:"total"`
+	Limit     int             `json:"limit"`
+	Offset    int             `json:"offset"`
 	Eligible  int             `json:"eligible"`
 	// Coaches is the capacity of every enabled coach of the region.
 	Coaches []CoachCapacity `json:"coaches"`
@@ -203,10 +216,22 @@ func (s *Server) handleIntakeBoard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	limit, err := intParam(c.QueryParam("limit"), defaultBoardPage, 1, maxBoardPage)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(c.QueryParam("offset"), 0, 0, 1<<30)
+	if err != nil {
+		return err
+	}
 	board, err := s.intakeBoard(c.Request().Context(), region, week)
 	if err != nil {
 		return err
 	}
+	// Suggestions use up places in board order, so the whole board is
+	// decided before a page of it is cut.
+	board.Total, board.Limit, board.Offset = len(board.Referrals), limit, offset
+	board.Referrals = board.Referrals[min(offset, len(board.Referrals)):min(offset+limit, len(board.Referrals))]
 	return c.JSON(http.StatusOK, board)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -848,5 +849,45 @@ func TestErrorCodes_EveryCodeHasAStatus(t *testing.T) {
 	}
 	if StatusOf(samenplan.ECAPACITYREFUSED) != http.StatusConflict {
 		t.Error("capacity_refused is not 409")
+	}
+}
+
+func TestIntakeBoard_Pages(t *testing.T) {
+	we := newWorkflowEnv(t)
+	a, coord := we.login("coach.a"), we.login("coordinator.k")
+	today := we.now()
+	for i, muni := range []string{"Beerse", "Lille", "Ravels"} {
+		pushReferral(t, a, today, referralSpec{municipality: muni, receivedDaysAgo: 3 - i, crisis: i == 2})
+	}
+	all := getBoard(t, coord, "/v1/regions/kempen/intake")
+	if all.Total != 3 || len(all.Referrals) != 3 || all.Limit != 100 || all.Eligible != 2 {
+		t.Fatalf("whole board: total %d, %d referrals, limit %d, eligible %d", all.Total, len(all.Referrals), all.Limit, all.Eligible)
+	}
+	p1 := getBoard(t, coord, "/v1/regions/kempen/intake?limit=2")
+	p2 := getBoard(t, coord, "/v1/regions/kempen/intake?limit=2&offset=2")
+	past := getBoard(t, coord, "/v1/regions/kempen/intake?limit=2&offset=5")
+	if p1.Total != 3 || len(p1.Referrals) != 2 || len(p2.Referrals) != 1 || len(past.Referrals) != 0 || p2.Eligible != 2 {
+		t.Fatalf("pages: %d+%d+%d referrals of %d", len(p1.Referrals), len(p2.Referrals), len(past.Referrals), p1.Total)
+	}
+	var got []string
+	for _, r := range append(p1.Referrals, p2.Referrals...) {
+		got = append(got, r.ID)
+	}
+	var want []string
+	for _, r := range all.Referrals {
+		want = append(want, r.ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pages %v, whole board %v", got, want)
+	}
+	// The suggestion of a referral on page 2 is the one of the whole board.
+	if p2.Referrals[0].ID != all.Referrals[2].ID || fmt.Sprint(p2.Referrals[0].Suggestion) != fmt.Sprint(all.Referrals[2].Suggestion) {
+		t.Fatalf("page 2 differs from the whole board: %+v vs %+v", p2.Referrals[0].Suggestion, all.Referrals[2].Suggestion)
+	}
+	for _, bad := range []string{"limit=0", "limit=1001", "offset=-1", "limit=x"} {
+		var e ErrorBody
+		if st := coord.do("GET", "/v1/regions/kempen/intake?"+bad, nil, &e); st != http.StatusBadRequest || e.Code != "invalid" {
+			t.Errorf("%s: %d %+v", bad, st, e)
+		}
 	}
 }
