@@ -55,6 +55,7 @@ var (
 type regionFile struct {
 	Municipalities []string              `yaml:"municipalities"`
 	LifeDomains    []struct{ ID string } `yaml:"life_domains"`
+	ClosureReasons []struct{ ID string } `yaml:"closure_reasons"`
 }
 
 // SeedDemo fills an empty installation with fictional demo accounts and
@@ -210,6 +211,12 @@ func demoCases(region string, rf regionFile, coaches []auth.User, rnd *rand.Rand
 			tstatus = "paused"
 		}
 		set("trajectories", traj, map[string]any{"family_id": fam, "referral_id": ref, "region": region, "lead_coach_id": coach.ID, "co_coach_ids": []string{}, "mandated": mandated, "status": tstatus, "started_on": day(started), "rtj_requested": false})
+		// A few trajectories have ended, so the report has durations and
+		// closure reasons to show.
+		if f%7 == 3 && started >= 20 && len(rf.ClosureReasons) > 0 {
+			set("trajectories", traj, map[string]any{"status": "closed", "closed_on": day(rnd.IntN(started - 10)),
+				"closure_reason": rf.ClosureReasons[rnd.IntN(len(rf.ClosureReasons))].ID})
+		}
 		for g := 0; g < 1+rnd.IntN(3); g++ {
 			if started < 28 && g > 0 {
 				break
