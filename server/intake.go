@@ -698,6 +698,12 @@ func (s *Server) handleDecide(c echo.Context) error {
 				Referral: rules.CapacityFacts{Mandated: ref.Mandated},
 				Year:     s.cfg.View.YearCounts(region, today.Time().Year())})
 		}
+		// Starting a referral the intake rules find ineligible is the team's
+		// call, but never a silent one: it needs a reason, as a capacity
+		// override does, and the decision keeps it.
+		if ineligible(ref) && req.OverrideReason == "" {
+			return errIneligibleStart(ref)
+		}
 		if cd := evalCapacity(); !cd.OK && req.OverrideReason == "" {
 			return answerCapacityRefused(c, cd)
 		}
@@ -743,6 +749,11 @@ func (s *Server) handleDecide(c echo.Context) error {
 			return err
 		} else if now, ok := s.cfg.View.Referral(ref.ID); decided || !ok || !now.Open() {
 			return errAlreadyDecided
+		} else if req.Kind == DecisionStart && ineligible(now) {
+			if req.OverrideReason == "" {
+				return errIneligibleStart(now)
+			}
+			overridden, d.OverrideReason = true, req.OverrideReason
 		}
 		if evalCapacity != nil {
 			capacity = evalCapacity()
@@ -782,6 +793,17 @@ func (s *Server) handleDecide(c echo.Context) error {
 	entry.Detail = audit.Detail(detail)
 	s.cfg.Audit.Record(entry)
 	return c.JSON(http.StatusCreated, d)
+}
+
+// ineligible reports whether the active intake rules find ref ineligible
+// (a referral without a decision of the rules is not refused for it).
+func ineligible(ref *view.Referral) bool {
+	return ref.Eligibility != nil && !ref.Eligibility.Eligible
+}
+
+func errIneligibleStart(ref *view.Referral) error {
+	reasons := strings.Join(ref.Eligibility.Reasons, ", ")
+	return samenplan.Errorf(samenplan.ECONFLICT, "Volgens de intakeregels kan deze doorverwijzing niet starten (%s); de coördinator kan met een reden (override_reason) toch starten / the intake rules find this referral ineligible (%s); a coordinator may start it anyway with a reason (override_reason)", reasons, reasons)
 }
 
 // capacityRefusal rolls back a start the capacity rules refuse under the

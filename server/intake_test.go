@@ -891,3 +891,37 @@ func TestIntakeBoard_Pages(t *testing.T) {
 		}
 	}
 }
+
+// TestIntakeDecision_StartingAnIneligibleReferralNeedsAReason: the team may
+// start a referral the intake rules refuse, but only with a reason, which
+// the decision and the audit log keep.
+func TestIntakeDecision_StartingAnIneligibleReferralNeedsAReason(t *testing.T) {
+	we := newWorkflowEnv(t)
+	a, coord := we.login("coach.a"), we.login("coordinator.k")
+	_, ref := pushReferral(t, a, we.now(), referralSpec{municipality: "Lille", crisis: true, receivedDaysAgo: 1})
+	before := we.dbState(t)
+	start := map[string]any{"referral_id": ref, "kind": "start", "coach_id": we.users["coach.b"].ID}
+	st, raw := decide(t, coord, "kempen", start)
+	if st != http.StatusConflict || errCode(t, raw) != "conflict" || !strings.Contains(string(raw), "crisis") {
+		t.Fatalf("ineligible start without a reason: %d %s", st, raw)
+	}
+	if after := we.dbState(t); after != before {
+		t.Fatalf("a refused start changed the database:\n%s\n%s", before, after)
+	}
+	const why = "Crisis is voorbij; het team start toch (overleg met de verwijzer)."
+	start["override_reason"] = why
+	d := mustDecide(t, coord, start)
+	if d.OverrideReason != why || d.TrajectoryID == "" {
+		t.Fatalf("decision %+v: want the reason and a trajectory", d)
+	}
+	var el struct {
+		Eligible bool     `json:"eligible"`
+		Reasons  []string `json:"reasons"`
+	}
+	if err := json.Unmarshal(d.Eligibility, &el); err != nil || el.Eligible || !slices.Contains(el.Reasons, "crisis") {
+		t.Fatalf("the decision keeps eligibility %s, want the ineligible one it was made with", d.Eligibility)
+	}
+	waitDecisionAudit(t, we, ref, func(_ audit.Entry, detail map[string]any) bool {
+		return detail["override"] == true && detail["override_reason"] == why
+	})
+}
