@@ -388,3 +388,46 @@ func waitAuditEntries(t *testing.T, we *workflowEnv, ok func([]map[string]any) b
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestE2E_CoachDeviceKeepsHerSignals: the Go client keeps the signals of
+// the last complete pull — her own families' only — and a contact written on
+// the device clears "no contact for 10 days" at the next sync.
+func TestE2E_CoachDeviceKeepsHerSignals(t *testing.T) {
+	ctx := context.Background()
+	we := newWorkflowEnv(t)
+	we.setNow(we.now().Add(12 * 24 * time.Hour))
+	a, b := we.replica(t, "coach.a", "tablet"), we.replica(t, "coach.b", "tablet")
+	mustSync(t, a, b)
+	fired := func(r *client.Replica, family string) bool {
+		ss, err := r.Signals(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range ss {
+			if s.ID == "no_contact_10_days" && s.FamilyID == family {
+				return true
+			}
+		}
+		return false
+	}
+	if !fired(a, we.families["coach.a"]) {
+		t.Fatal("coach.a's device lacks the no-contact signal of her family")
+	}
+	if fired(b, we.families["coach.a"]) || !fired(b, we.families["coach.b"]) {
+		t.Fatal("coach.b's device has another coach's signal, or lacks her own")
+	}
+	contact := a.NewID()
+	mustWrite(t, a, "contacts", contact, "trajectory_id", we.trajectories["coach.a"])
+	mustWrite(t, a, "contacts", contact, "occurred_at", we.now().UTC().Format(time.RFC3339))
+	mustWrite(t, a, "contacts", contact, "mode", "phone")
+	mustSync(t, a)
+	if fired(a, we.families["coach.a"]) {
+		t.Fatal("the signal stayed on the device after a contact")
+	}
+	if err := a.Wipe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ss, _ := a.Signals(ctx); len(ss) != 0 {
+		t.Fatalf("a wiped device keeps signals: %v", ss)
+	}
+}

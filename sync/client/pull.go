@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -183,6 +184,18 @@ func (r *Replica) applyPage(ctx context.Context, req protocol.PullRequest, resp 
 			if mism, err = compareChecksums(ctx, tx, resp.Checksums); err != nil {
 				return err
 			}
+			// The last page carries the whole current list of signals.
+			signals := resp.Signals
+			if signals == nil {
+				signals = []protocol.Signal{}
+			}
+			buf, err := json.Marshal(signals)
+			if err != nil {
+				return err
+			}
+			if err := setMeta(ctx, tx, metaSignals, string(buf)); err != nil {
+				return err
+			}
 		}
 		return saveClock(ctx, tx, clock)
 	})
@@ -193,6 +206,21 @@ func (r *Replica) applyPage(ctx context.Context, req protocol.PullRequest, resp 
 	res.Applied += applied
 	res.Evicted = append(res.Evicted, resp.Evict...)
 	return mism, nil
+}
+
+// Signals returns the fired signals of the families the device's user
+// holds, as the last complete pull delivered them (coaches only; none
+// before the first pull). They are the server's, read-only.
+func (r *Replica) Signals(ctx context.Context) ([]protocol.Signal, error) {
+	v, err := getMeta(ctx, r.db.Reader, metaSignals)
+	if err != nil || v == "" {
+		return nil, err
+	}
+	var out []protocol.Signal
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		return nil, fmt.Errorf("stored signals: %w", err)
+	}
+	return out, nil
 }
 
 // evict removes scopes: each row loses the scope, and a row left with no

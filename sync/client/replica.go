@@ -102,6 +102,7 @@ const (
 	metaRefetch   = "refetch"
 	metaLastSync  = "last_sync"
 	metaLastError = "last_error"
+	metaSignals   = "signals" // JSON list of the last complete pull's signals
 )
 
 // Open opens (creating if needed) the replica file at path and restores the
