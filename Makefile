@@ -6,20 +6,28 @@ LDFLAGS := -X main.version=$(VERSION)
 ADDR    ?= :8080
 DATA    ?= ./data
 
-.PHONY: all build run test deps vet fmt-check lint bench soak fuzz clean
+.PHONY: all build run test deps vet fmt-check lint bench soak fuzz clean web web-deps
 
 all: build
 
 ## build: the samenplan binary (clients embedded)
-build:
+build: web
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/samenplan
 
 ## run: build and start the server with the demo data on ./data
 run: build
 	./$(BIN) serve --demo --data $(DATA) --rules ./rules/regions --addr $(ADDR)
 
-## deps: everything the tests need (Go modules now; npm and Chromium once clients exist)
-deps:
+## web: the web client (clients/web) built into clients/web/dist, which the binary embeds
+web: web-deps
+	cd clients/web && npm run --silent build
+
+## web-deps: the web client's npm packages, exactly as package-lock.json says
+web-deps:
+	cd clients/web && npm ci --no-audit --no-fund --loglevel=error
+
+## deps: everything the tests need (Go modules, the web client's npm packages)
+deps: web-deps
 	$(GO) mod download
 
 fmt-check:
@@ -30,7 +38,8 @@ vet:
 	$(GO) vet ./...
 
 ## test: vet, gofmt, every test with the race detector, a short fuzz run
-test: deps fmt-check vet
+test: deps fmt-check vet web
+	cd clients/web && npm run --silent typecheck
 	$(GO) test -race -count=1 -timeout 12m ./...
 	$(MAKE) fuzz FUZZTIME=20000x
 

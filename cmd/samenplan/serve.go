@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/samenplan/samenplan/clients/web"
 	"github.com/samenplan/samenplan/rules"
 	"github.com/samenplan/samenplan/server"
 	"github.com/samenplan/samenplan/server/audit"
@@ -137,7 +138,7 @@ func OpenApp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) (*App, e
 	a.Server = server.New(server.Config{
 		Addr: cfg.Addr, BodyLimit: cfg.BodyLimit, Logger: logger,
 		Stores: a.Stores, Auth: a.Auth, Audit: a.Audit, Clock: a.Clock, Version: version, Rules: a.Rules, View: a.View,
-		Now: brusselsNow,
+		Now: brusselsNow, Static: web.Register,
 	})
 	return a, nil
 }

@@ -1,0 +1,165 @@
+// The HTTP API of docs/api.md: a session kept in localStorage (it survives
+// a reload), the access token refreshed once on a 401, and every error
+// turned into an ApiError with the server's stable code.
+
+export interface User {
+  id: string;
+  username: string;
+  display_name: string;
+  role: "coach" | "coordinator" | "reviewer" | "admin";
+  regions: string[];
+}
+
+export interface Session {
+  access_token: string;
+  refresh_token: string;
+  device_id: string;
+  expires_at: number; // ms since the epoch
+  user: User;
+}
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    public code: string,
+    message: string,
+    public body: unknown,
+  ) {
+    super(message);
+  }
+}
+
+const KEY = "samenplan.session";
+
+export class Api {
+  private refreshing: Promise<boolean> | null = null;
+
+  /** onLoggedOut runs when the session ends (expired, revoked, logout). */
+  constructor(private onLoggedOut: () => void) {}
+
+  session(): Session | null {
+    try {
+      const s = JSON.parse(localStorage.getItem(KEY) ?? "null") as Session | null;
+      return s && s.access_token && s.user ? s : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private save(s: Session | null): void {
+    if (s) localStorage.setItem(KEY, JSON.stringify(s));
+    else localStorage.removeItem(KEY);
+  }
+
+  async login(username: string, password: string): Promise<Session> {
+    const r = await this.send("POST", "/v1/auth/login", { username, password, device_name: "web " + navigator.userAgent.slice(0, 60) }, false);
+    const s = toSession(r);
+    this.save(s);
+    return s;
+  }
+
+  async logout(): Promise<void> {
+    const s = this.session();
+    this.save(null);
+    if (s) {
+      try {
+        await this.send("POST", "/v1/auth/logout", { refresh_token: s.refresh_token, revoke_device: true }, false);
+      } catch {
+        // the session is gone locally either way
+      }
+    }
+    this.onLoggedOut();
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.send("GET", path) as Promise<T>;
+  }
+  post<T>(path: string, body?: unknown): Promise<T> {
+    return this.send("POST", path, body) as Promise<T>;
+  }
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.send("PUT", path, body) as Promise<T>;
+  }
+  /** text fetches a non-JSON answer (CSV, YAML) with the session's token. */
+  async text(path: string, accept = "text/plain"): Promise<string> {
+    const res = await this.fetch("GET", path, undefined, true, accept);
+    return res.text();
+  }
+  /** token returns a valid access token (refreshing it when it is about
+   *  to expire), for EventSource-like clients that cannot use send. */
+  async token(): Promise<string> {
+    let s = this.session();
+    if (s && s.expires_at - Date.now() < 30_000) {
+      await this.refresh();
+      s = this.session();
+    }
+    if (!s) throw new ApiError(401, "unauthorized", "not logged in", null);
+    return s.access_token;
+  }
+
+  private async send(method: string, path: string, body?: unknown, auth = true): Promise<unknown> {
+    const res = await this.fetch(method, path, body, auth);
+    if (res.status === 204) return null;
+    const type = res.headers.get("Content-Type") ?? "";
+    return type.includes("json") ? res.json() : res.text();
+  }
+
+  private async fetch(method: string, path: string, body: unknown, auth: boolean, accept = "application/json"): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { Accept: accept };
+      if (body !== undefined) headers["Content-Type"] = typeof body === "string" ? "application/yaml" : "application/json";
+      const s = auth ? this.session() : null;
+      if (auth && !s) {
+        this.onLoggedOut();
+        throw new ApiError(401, "unauthorized", "not logged in", null);
+      }
+      if (s) headers.Authorization = "Bearer " + s.access_token;
+      const res = await fetch(path, { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
+      if (res.ok) return res;
+      if (res.status === 401 && auth && attempt === 0 && (await this.refresh())) continue;
+      let payload: { code?: string; message?: string } | null = null;
+      try {
+        payload = await res.json();
+      } catch {
+        payload = null;
+      }
+      if (res.status === 401 && auth) {
+        this.save(null);
+        this.onLoggedOut();
+      }
+      throw new ApiError(res.status, payload?.code ?? "http_" + res.status, payload?.message ?? res.statusText, payload);
+    }
+  }
+
+  /** refresh rotates the refresh token; false ends the session. */
+  private refresh(): Promise<boolean> {
+    if (this.refreshing) return this.refreshing;
+    this.refreshing = (async () => {
+      const s = this.session();
+      if (!s) return false;
+      try {
+        const res = await fetch("/v1/auth/refresh", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ refresh_token: s.refresh_token }),
+        });
+        if (!res.ok) {
+          this.save(null);
+          return false;
+        }
+        this.save(toSession(await res.json()));
+        return true;
+      } catch {
+        return false;
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
+  }
+}
+
+function toSession(r: unknown): Session {
+  const x = r as { access_token: string; refresh_token: string; device_id: string; expires_in: number; user: User };
+  return { access_token: x.access_token, refresh_token: x.refresh_token, device_id: x.device_id, expires_at: Date.now() + x.expires_in * 1000, user: x.user };
+}

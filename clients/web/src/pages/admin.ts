@@ -1,0 +1,15 @@
+import type { Route } from "../app";
+import { h, replace } from "../dom";
+import { t } from "../i18n";
+
+// Scaffolding: the page is being built (issue 5).
+export const routes: Route[] = [
+  {
+    path: "/admin",
+    roles: ["admin"],
+    nav: ["Beheer", "Admin"],
+    render(root) {
+      replace(root, h("h1", null, t("Beheer", "Admin")), h("p", null, t("Deze pagina wordt gebouwd.", "This page is being built.")));
+    },
+  },
+];

@@ -1,0 +1,15 @@
+import type { Route } from "../app";
+import { h, replace } from "../dom";
+import { t } from "../i18n";
+
+// Scaffolding: the page is being built (issue 5).
+export const routes: Route[] = [
+  {
+    path: "/rules",
+    roles: ["coordinator", "reviewer"],
+    nav: ["Regels", "Rules"],
+    render(root) {
+      replace(root, h("h1", null, t("Regels", "Rules")), h("p", null, t("Deze pagina wordt gebouwd.", "This page is being built.")));
+    },
+  },
+];
