@@ -541,6 +541,15 @@ func matrixRows(m *matrixEnv) []matrixRow {
 			check: checkScope},
 		{method: "GET", route: "/v1/families/:id/signals", audited: audit.ActionCaseRead, req: mxGet("/v1/families/" + famA + "/signals"), want: mxCells{401, 200, 404, 200, 200, 404, 403}},
 
+		// The region's coaches: names for its coaches, capacity for its staff.
+		{method: "GET", route: "/v1/regions/:region/coaches", req: mxGet("/v1/regions/kempen/coaches"), want: mxCells{401, 200, 200, 200, 200, 404, 403},
+			check: func(t *testing.T, _ *matrixEnv, col mxCol, body []byte) {
+				shown, coach := bytes.Contains(body, []byte(`"free"`)), col == colHolder || col == colCoachOther
+				if shown == coach {
+					t.Errorf("coaches as %s: capacity shown %v, want %v (%.200s)", col, shown, !coach, body)
+				}
+			}},
+
 		// Permanence and the yearly report: the region's coaches too (a
 		// coach's report is her own caseload).
 		{method: "GET", route: "/v1/regions/:region/permanence", req: mxGet("/v1/regions/kempen/permanence"), want: mxCells{401, 200, 200, 200, 200, 404, 403}},

@@ -42,4 +42,5 @@ func (s *Server) workflowRoutes(api *echo.Group) {
 	s.intakeRoutes(api)
 	s.trajectoryRoutes(api)
 	s.regionRoutes(api)
+	s.coachRoutes(api)
 }
