@@ -1,8 +1,12 @@
 // The application shell: the session, the role-based navigation, the
 // region switch, and a hash router that renders one page at a time.
-import { Api, ApiError, User } from "./api";
+import { Api, User } from "./api";
 import { h, replace } from "./dom";
 import { currentLang, setLang, t } from "./i18n";
+import { errorBox } from "./ui";
+
+// errorBox lives in ui.ts now; exported here too for pages that import it from the shell.
+export { errorBox };
 
 /** Ctx is what every page gets. */
 export interface Ctx {
@@ -145,13 +149,4 @@ function matchPath(pattern: string, path: string): Record<string, string> | null
     else if (a[i] !== b[i]) return null;
   }
   return out;
-}
-
-/** errorBox shows an error the way every page does: never a blank page. */
-export function errorBox(err: unknown): HTMLElement {
-  const e = err instanceof ApiError ? err : null;
-  return h("section", { class: "error", role: "alert" },
-    h("h2", null, t("Er ging iets mis", "Something went wrong")),
-    h("p", null, e ? e.message : String(err)),
-    e ? h("p", { class: "code" }, e.code) : null);
 }

@@ -1,5 +1,5 @@
 // A few lines of DOM building instead of a framework.
-type Child = Node | string | number | null | undefined | false | Child[];
+export type Child = Node | string | number | null | undefined | false | Child[];
 type Props = Record<string, unknown> | null;
 
 /** h creates an element: props become attributes, except on* (listeners),
