@@ -2,10 +2,12 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samenplan/samenplan/clients/web"
 	"github.com/samenplan/samenplan/server/audit"
 	"github.com/samenplan/samenplan/server/auth"
 	"github.com/samenplan/samenplan/sync/protocol"
@@ -90,6 +93,7 @@ type matrixEnv struct {
 
 func newMatrixEnv(t *testing.T) *matrixEnv {
 	we := newWorkflowEnv(t)
+	we.srv = serveWired(t, we)
 	m := &matrixEnv{workflowEnv: we, t: t}
 	m.clients[colAnon] = &testClient{t: t, base: we.url()}
 	for col := colHolder; col < nCols; col++ {
@@ -102,6 +106,25 @@ func newMatrixEnv(t *testing.T) *matrixEnv {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// serveWired opens a second server over we's stores, auth, audit, rules and
+// read model with everything `samenplan serve` adds (cmd/samenplan/serve.go:
+// the embedded web client), so that its routes are the binary's routes.
+func serveWired(t *testing.T, we *workflowEnv) *Server {
+	t.Helper()
+	srv := New(Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(we.logs, nil)), Stores: we.stores, Auth: we.auth,
+		Audit: we.audit, Clock: we.clock, BodyLimit: 4 << 20, Rules: we.registry, View: we.model,
+		Now: func() time.Time { return we.now() }, Static: web.Register})
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Close(ctx)
+	})
+	return srv
 }
 
 // user returns the username a cell acts as; the no-token column acts as
@@ -349,9 +372,16 @@ func mxJSON(method, path string, body any) matrixRequest {
 // cell runs.
 func matrixRows(m *matrixEnv) []matrixRow {
 	famA := m.families["coach.a"]
+	webPage := mxPublic
+	if !web.Built() {
+		webPage = mxCells{503, 503, 503, 503, 503, 503, 503}
+	}
 	intake := []byte(mxReadFile(m.t, filepath.Join(m.dir, "kempen", "intake.yaml")))
 	return []matrixRow{
-		// Health, metrics, schema: no token needed.
+		// The web client, health, metrics, schema: no token needed. Without
+		// a built client (no `make build`) "/" says how to build it.
+		{method: "GET", route: "/", req: mxGet("/"), want: webPage},
+		{method: "GET", route: "/app/*", req: mxGet("/app/.gitkeep"), want: mxPublic},
 		{method: "GET", route: "/healthz", req: mxGet("/healthz"), want: mxPublic},
 		{method: "GET", route: "/readyz", req: mxGet("/readyz"), want: mxPublic},
 		{method: "GET", route: "/metrics", req: mxGet("/metrics"), want: mxPublic},
@@ -461,6 +491,15 @@ func matrixRows(m *matrixEnv) []matrixRow {
 		{method: "POST", route: "/v1/regions/:region/rules/:ruleset/eval", want: mxCells{401, 200, 200, 200, 200, 404, 403},
 			req: func(*matrixEnv, mxCol) matrixRequest {
 				return matrixRequest{method: "POST", path: "/v1/regions/kempen/rules/intake/eval", body: []byte(intakeBase)}
+			}},
+		// What-ifs of a candidate file (the active content): write nothing.
+		{method: "POST", route: "/v1/regions/:region/rules/:ruleset/check", want: mxCells{401, 403, 403, 200, 200, 404, 403},
+			req: func(*matrixEnv, mxCol) matrixRequest {
+				return matrixRequest{method: "POST", path: "/v1/regions/kempen/rules/intake/check", contentType: "application/yaml", body: intake}
+			}},
+		{method: "POST", route: "/v1/regions/:region/rules/:ruleset/dryrun", want: mxCells{401, 403, 403, 200, 200, 404, 403},
+			req: func(*matrixEnv, mxCol) matrixRequest {
+				return matrixRequest{method: "POST", path: "/v1/regions/kempen/rules/intake/dryrun", contentType: "application/yaml", body: intake}
 			}},
 		{method: "POST", route: "/v1/regions/:region/rules/:ruleset/eval", variant: "capacity", want: mxCells{401, 403, 403, 200, 200, 404, 403},
 			req: func(*matrixEnv, mxCol) matrixRequest {
