@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,10 +214,7 @@ func (m *Model) BuildRegion(ctx context.Context, name string) error {
 		return fmt.Errorf("build view of %s: no such region", name)
 	}
 	fresh := newRegionState(name)
-	seq, err := r.ScanSeq(ctx, func(c protocol.Change) error {
-		fresh.merge(c)
-		return nil
-	})
+	seq, err := scanInto(ctx, r, fresh)
 	if err != nil {
 		return fmt.Errorf("build view of %s: %w", name, err)
 	}
@@ -277,6 +275,49 @@ func (m *Model) BuildRegion(ctx context.Context, name string) error {
 	txn.Commit()
 	m.events.publish([]Event{{Region: name, Kind: EventResync}})
 	return nil
+}
+
+// scanBatch is how many scanned fields travel to the merging goroutine at
+// a time.
+const scanBatch = 4096
+
+// scanInto merges every winning field of the region into st. The store's
+// scan (SQLite and cgo) and the merge run on two goroutines, so a start-up
+// build uses both cores (docs/benchmarks.md has the figures).
+func scanInto(ctx context.Context, r *store.Region, st *regionState) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []protocol.Change, 4)
+	var (
+		seq     int64
+		scanErr error
+	)
+	go func() {
+		defer close(batches)
+		buf := make([]protocol.Change, 0, scanBatch)
+		seq, scanErr = r.ScanSeq(ctx, func(c protocol.Change) error {
+			buf = append(buf, c)
+			if len(buf) < scanBatch {
+				return nil
+			}
+			select {
+			case batches <- buf:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			buf = make([]protocol.Change, 0, scanBatch)
+			return nil
+		})
+		if scanErr == nil && len(buf) > 0 {
+			batches <- buf
+		}
+	}()
+	for b := range batches {
+		for _, c := range b {
+			st.merge(c)
+		}
+	}
+	return seq, scanErr
 }
 
 // loadCounts reads the region's conflicts and open quarantined writes.
@@ -670,6 +711,10 @@ func (m *Model) RunDaily(ctx context.Context, onErr func(error)) {
 // returns the events to publish. The caller holds m.mu.
 func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work) ([]Event, error) {
 	var evs []Event
+	var built map[string]*Case
+	if len(w.families) >= parallelBuildMin {
+		built = buildCases(st, e, w.families)
+	}
 	for fam := range w.families {
 		old, err := txn.First(tCases, iID, fam)
 		if err != nil {
@@ -684,7 +729,10 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work) ([]Event
 				w.referrals[r.ID] = true
 			}
 		}
-		c := buildCase(st, fam, e)
+		c, ok := built[fam]
+		if !ok {
+			c = buildCase(st, fam, e)
+		}
 		if c == nil {
 			if _, err := txn.DeleteAll(tSignals, iFamily, fam); err != nil {
 				return nil, err
@@ -751,6 +799,39 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work) ([]Event
 		}
 	}
 	return evs, nil
+}
+
+// parallelBuildMin is the number of families from which write builds the
+// cases on every core before it inserts them (a start-up build, a rebuild):
+// below it, the goroutines cost more than they save.
+const parallelBuildMin = 512
+
+// buildCases builds the cases of fams on GOMAXPROCS goroutines. buildCase
+// only reads st and e (the rules' evaluation pools its scratch space), so
+// they can share them; a deleted family maps to nil.
+func buildCases(st *regionState, e *env, fams map[string]bool) map[string]*Case {
+	ids := make([]string, 0, len(fams))
+	for id := range fams {
+		ids = append(ids, id)
+	}
+	out := make([]*Case, len(ids))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(ids); i += workers {
+				out[i] = buildCase(st, ids[i], e)
+			}
+		}()
+	}
+	wg.Wait()
+	m := make(map[string]*Case, len(ids))
+	for i, id := range ids {
+		m[id] = out[i]
+	}
+	return m
 }
 
 // settleReferral puts a referral where it belongs: in its family's case
