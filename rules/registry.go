@@ -173,27 +173,10 @@ func (r *Registry) statusOf(name string) *RegionStatus {
 }
 
 // validate compiles, lints and tests files of region name; it returns the
-// region only when there are no errors and every test passes.
+// region only when there are no errors and every test passes (CheckFiles).
 func validate(name, folder string, files map[string][]byte) (*Region, []Diagnostic, int, int) {
-	reg, diags := CompileRegion(name, folder, files)
-	if reg == nil {
-		return nil, diags, 0, 0
-	}
-	_, reg.Warnings = Split(diags)
-	passed, failed := 0, 0
-	for _, t := range reg.RunTests() {
-		if t.Passed {
-			passed++
-		} else {
-			failed++
-			diags = append(diags, t.Diagnostic())
-		}
-	}
-	sortDiagnostics(diags)
-	if failed > 0 {
-		return nil, diags, passed, failed
-	}
-	return reg, diags, passed, failed
+	c := CheckFiles(name, folder, files)
+	return c.Region, c.Diagnostics, c.Passed, c.Failed
 }
 
 func (r *Registry) reload(ctx context.Context, name, source string) {

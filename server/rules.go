@@ -34,6 +34,8 @@ const maxEvalBody = 256 << 10
 //	PUT  /regions/:region/rules/:ruleset        coordinator: validate, test, write and activate one file
 //	POST /regions/:region/rules/rollback        coordinator: {hash} activate an earlier version again
 //	POST /regions/:region/rules/:ruleset/eval   coordinator, reviewer; coach for intake only
+//	POST /regions/:region/rules/:ruleset/check  coordinator, reviewer: compile, lint and test a candidate file; writes nothing
+//	POST /regions/:region/rules/:ruleset/dryrun coordinator, reviewer: which live decisions a candidate would change (with the read model)
 //
 // RequireRegion runs first, so another region is not_found and an admin is
 // forbidden whatever the role check would say.
@@ -47,6 +49,10 @@ func (s *Server) rulesRoutes(api *echo.Group) {
 	g.PUT("/:ruleset", s.handlePutRules, coordinator)
 	g.POST("/rollback", s.handleRollbackRules, coordinator)
 	g.POST("/:ruleset/eval", s.handleEvalRules, auth.Require(auth.RoleCoordinator, auth.RoleReviewer, auth.RoleCoach))
+	g.POST("/:ruleset/check", s.handleCheckRules, readers)
+	if s.cfg.View != nil {
+		g.POST("/:ruleset/dryrun", s.handleDryRunRules, readers)
+	}
 }
 
 // RuleDiagnostic is a rules.Diagnostic as the API shows it: File is relative
@@ -348,16 +354,19 @@ func (s *Server) rulesWriteError(c echo.Context, err error) error {
 func (s *Server) ruleDiagnostics(ds []rules.Diagnostic) []RuleDiagnostic {
 	out := make([]RuleDiagnostic, 0, len(ds))
 	for _, d := range ds {
-		file := d.File
-		if rel, err := filepath.Rel(s.cfg.Rules.Dir(), d.File); err == nil && !strings.HasPrefix(rel, "..") {
-			file = filepath.ToSlash(rel)
-		} else {
-			file = filepath.Base(d.File)
-		}
-		out = append(out, RuleDiagnostic{File: file, Line: d.Line, Col: d.Column, ID: d.RuleID,
+		out = append(out, RuleDiagnostic{File: s.rulesRelPath(d.File), Line: d.Line, Col: d.Column, ID: d.RuleID,
 			Severity: string(d.Severity), Code: d.Code, Message: d.Message})
 	}
 	return out
+}
+
+// rulesRelPath shows a rule file's path relative to the rules directory
+// ("kempen/intake.yaml"), never a server path.
+func (s *Server) rulesRelPath(path string) string {
+	if rel, err := filepath.Rel(s.cfg.Rules.Dir(), path); err == nil && !strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(rel)
+	}
+	return filepath.Base(path)
 }
 
 func ruleFiles(fs []rules.File, withContent bool) []RuleFile {
