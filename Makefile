@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 ADDR    ?= :8080
 DATA    ?= ./data
 
-.PHONY: all build run test deps vet fmt-check lint bench soak fuzz clean web web-deps
+.PHONY: all build run test deps vet fmt-check lint bench soak fuzz clean web web-deps web-test chromium
 
 all: build
 
@@ -22,13 +22,31 @@ run: build
 web: web-deps
 	cd clients/web && npm run --silent build
 
-## web-deps: the web client's npm packages, exactly as package-lock.json says
-web-deps:
+## web-deps: the web client's npm packages, exactly as package-lock.json says; npm ci (which
+## empties node_modules first) runs only when the lock file is newer than the last install,
+## so a build does not pull node_modules from under a test run in the same tree
+web-deps: clients/web/node_modules/.package-lock.json
+clients/web/node_modules/.package-lock.json: clients/web/package-lock.json clients/web/package.json
 	cd clients/web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
-## deps: everything the tests need (Go modules, the web client's npm packages)
-deps: web-deps
+## deps: everything the tests need (Go modules, the web client's npm packages, Chromium)
+deps: web-deps chromium
 	$(GO) mod download
+
+## chromium: Debian's Chromium for the browser tests, installed when /usr/bin/chromium is
+## missing (as root, or with sudo). The tests never download a browser of their own.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	fi
+
+## web-test: the browser tests (clients/web/test, node --test + playwright-core) against the
+## freshly built binary with demo data; screenshots land in clients/web/screenshots/
+web-test: build
+	cd clients/web && SAMENPLAN_BIN=$(CURDIR)/bin/samenplan npm test
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))"; \
@@ -37,11 +55,12 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-## test: vet, gofmt, every test with the race detector, a short fuzz run
+## test: vet, gofmt, every test with the race detector, a short fuzz run, the browser tests
 test: deps fmt-check vet web
 	cd clients/web && npm run --silent typecheck
 	$(GO) test -race -count=1 -timeout 12m ./...
 	$(MAKE) fuzz FUZZTIME=20000x
+	$(MAKE) web-test
 
 ## fuzz: each fuzz target for FUZZTIME (20,000 inputs in make test: a count, not a duration,
 ## because a duration can end inside minimisation and fail with "context deadline exceeded";

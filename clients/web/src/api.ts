@@ -1,6 +1,8 @@
 // The HTTP API of docs/api.md: a session kept in localStorage (it survives
-// a reload), the access token refreshed once on a 401, and every error
-// turned into an ApiError with the server's stable code.
+// a reload), the access token refreshed shortly before it expires and once
+// on a 401, and every error turned into an ApiError with the server's
+// stable code (status 0, code "network": the server could not be reached).
+import { t } from "./i18n";
 
 export interface User {
   id: string;
@@ -29,13 +31,19 @@ export class ApiError extends Error {
   }
 }
 
-const KEY = "samenplan.session";
+/** SESSION_KEY is the localStorage key of the session. */
+export const SESSION_KEY = "samenplan.session";
+const KEY = SESSION_KEY;
+
+/** LogoutReason says why a session ended: the user logged out, or the
+ *  server no longer accepts it (expired, revoked device, bad tokens). */
+export type LogoutReason = "logout" | "expired";
 
 export class Api {
   private refreshing: Promise<boolean> | null = null;
 
   /** onLoggedOut runs when the session ends (expired, revoked, logout). */
-  constructor(private onLoggedOut: () => void) {}
+  constructor(private onLoggedOut: (reason: LogoutReason) => void) {}
 
   session(): Session | null {
     try {
@@ -58,9 +66,10 @@ export class Api {
     return s;
   }
 
+  /** logout ends the session on the server and revokes this browser's
+   *  device (its tokens are useless afterwards), then locally. */
   async logout(): Promise<void> {
     const s = this.session();
-    this.save(null);
     if (s) {
       try {
         await this.send("POST", "/v1/auth/logout", { refresh_token: s.refresh_token, revoke_device: true }, false);
@@ -68,7 +77,20 @@ export class Api {
         // the session is gone locally either way
       }
     }
-    this.onLoggedOut();
+    this.save(null);
+    this.onLoggedOut("logout");
+  }
+
+  /** me asks the server who the session belongs to; a revoked device or
+   *  an expired session ends the session (onLoggedOut) and throws. */
+  me(): Promise<User & { device_id: string }> {
+    return this.get("/v1/me");
+  }
+
+  /** setUser keeps a fresher copy of the user (from me()) in the session. */
+  setUser(u: User): void {
+    const s = this.session();
+    if (s) this.save({ ...s, user: { id: u.id, username: u.username, display_name: u.display_name, role: u.role, regions: u.regions ?? [] } });
   }
 
   get<T>(path: string): Promise<T> {
@@ -79,6 +101,12 @@ export class Api {
   }
   put<T>(path: string, body: unknown): Promise<T> {
     return this.send("PUT", path, body) as Promise<T>;
+  }
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.send("PATCH", path, body) as Promise<T>;
+  }
+  del<T>(path: string): Promise<T> {
+    return this.send("DELETE", path) as Promise<T>;
   }
   /** text fetches a non-JSON answer (CSV, YAML) with the session's token. */
   async text(path: string, accept = "text/plain"): Promise<string> {
@@ -108,13 +136,19 @@ export class Api {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { Accept: accept };
       if (body !== undefined) headers["Content-Type"] = typeof body === "string" ? "application/yaml" : "application/json";
-      const s = auth ? this.session() : null;
+      let s = auth ? this.session() : null;
       if (auth && !s) {
-        this.onLoggedOut();
+        this.onLoggedOut("expired");
         throw new ApiError(401, "unauthorized", "not logged in", null);
       }
+      if (s && attempt === 0 && s.expires_at - Date.now() < 30_000 && (await this.refresh())) s = this.session();
       if (s) headers.Authorization = "Bearer " + s.access_token;
-      const res = await fetch(path, { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
+      let res: Response;
+      try {
+        res = await fetch(path, { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
+      } catch {
+        throw new ApiError(0, "network", t("Geen verbinding met de server.", "No connection to the server."), null);
+      }
       if (res.ok) return res;
       if (res.status === 401 && auth && attempt === 0 && (await this.refresh())) continue;
       let payload: { code?: string; message?: string } | null = null;
@@ -125,37 +159,46 @@ export class Api {
       }
       if (res.status === 401 && auth) {
         this.save(null);
-        this.onLoggedOut();
+        this.onLoggedOut("expired");
       }
       throw new ApiError(res.status, payload?.code ?? "http_" + res.status, payload?.message ?? res.statusText, payload);
     }
   }
 
-  /** refresh rotates the refresh token; false ends the session. */
+  /** refresh rotates the refresh token; false ends the session. A refresh
+   *  token works once (reuse revokes the device), so tabs of one browser
+   *  take turns (Web Locks) and a tab that finds the token already rotated
+   *  by another uses the new session instead of refreshing again. */
   private refresh(): Promise<boolean> {
     if (this.refreshing) return this.refreshing;
-    this.refreshing = (async () => {
+    const before = this.session()?.refresh_token;
+    const run = async (): Promise<boolean> => {
       const s = this.session();
       if (!s) return false;
+      if (s.refresh_token !== before && s.expires_at - Date.now() > 30_000) return true; // another tab did it
+      let res: Response;
       try {
-        const res = await fetch("/v1/auth/refresh", {
+        res = await fetch("/v1/auth/refresh", {
           method: "POST",
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ refresh_token: s.refresh_token }),
         });
-        if (!res.ok) {
-          this.save(null);
-          return false;
-        }
-        this.save(toSession(await res.json()));
-        return true;
       } catch {
-        return false;
-      } finally {
-        this.refreshing = null;
+        return false; // offline: keep the session, the caller sees the error
       }
-    })();
-    return this.refreshing;
+      if (!res.ok) {
+        if (res.status === 401 || res.status === 400) this.save(null);
+        return false;
+      }
+      this.save(toSession(await res.json()));
+      return true;
+    };
+    const turn: Promise<boolean> = navigator.locks ? (navigator.locks.request("samenplan.refresh", run) as unknown as Promise<boolean>) : run();
+    const done = turn.finally(() => {
+      this.refreshing = null;
+    });
+    this.refreshing = done;
+    return done;
   }
 }
 

@@ -214,14 +214,16 @@ export class Harness {
   }
 
   /** login signs username in through the login page and waits for the shell's
-   *  navigation. The page's session lives in its context's localStorage. */
+   *  navigation. The page's session lives in its context's localStorage. A login
+   *  form already on screen (after an expired session) is used as it is, so the
+   *  page returns to where it was. */
   async login(page, username, password = this.password) {
     if (!page.url().startsWith(this.url)) await page.goto(this.url + "/#/login");
-    else await page.evaluate(() => { location.hash = "#/login"; });
+    else if (!(await page.locator("form.login").isVisible())) await page.evaluate(() => { location.hash = "#/login"; });
     await page.locator("#username").fill(username);
     await page.locator("#password").fill(password);
     await page.locator("form.login button[type=submit]").click();
-    await page.locator("header.top nav").waitFor();
+    await page.locator("header.top").waitFor();
     await this.settle(page);
   }
 
@@ -232,10 +234,14 @@ export class Harness {
     await this.settle(page);
   }
 
-  /** settle waits until the page shows no loading indicator and the network is idle. */
+  /** settle waits (up to 10 s, without failing) until the page is rendered: the
+   *  shell's main is no longer aria-busy and shows no loading indicator. (Not
+   *  "network idle": pages keep an event stream open.) */
   async settle(page) {
-    await page.waitForLoadState("networkidle").catch(() => {});
-    await page.waitForFunction(() => !document.querySelector("main .loading, main [aria-busy=true]"), null, { timeout: 10_000 }).catch(() => {});
+    await page.waitForFunction(() => {
+      const m = document.querySelector("main");
+      return m && !m.hasAttribute("aria-busy") && !m.querySelector(".loading, [aria-busy=true]");
+    }, null, { timeout: 10_000 }).catch(() => {});
   }
 
   /** shot saves a full-page PNG as clients/web/screenshots/<name>.png and returns its path. */
