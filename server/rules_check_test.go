@@ -6,13 +6,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/samenplan/samenplan/rules"
 	"github.com/samenplan/samenplan/server/audit"
 	"github.com/samenplan/samenplan/server/auth"
+	"github.com/samenplan/samenplan/server/view"
 	"github.com/samenplan/samenplan/sync/protocol"
 )
 
@@ -390,4 +393,69 @@ func TestRulesCheckAndDryRun_BadBodiesAre400(t *testing.T) {
 		}
 	}
 	unchanged()
+}
+
+// TestRulesDryRun_ReadModelInputsAreTheStoresInputs: the dry-run's inputs
+// from the read model are the facts `samenplan rules dryrun` derives from
+// the store (view.LiveReferrals): the same undecided referrals, members
+// (ages, pregnancy), year counts and today — for a family with an unborn
+// child, a member without a birth date, a referral without a family, and
+// without the decided ones.
+func TestRulesDryRun_ReadModelInputsAreTheStoresInputs(t *testing.T) {
+	ce := newCheckEnv(t)
+	coach := ce.login("coach.a")
+	for i := 1; i <= 4; i++ {
+		ce.pushReferral(coach, i, i == 2, i == 3)
+	}
+	fam, _, _ := ce.pushReferral(coach, 5, false, false)
+	unborn, nodate, lone := newUUID(), newUUID(), newUUID()
+	today := ce.now()
+	changes := []protocol.Change{
+		coach.change("persons", unborn, "family_id", fam),
+		coach.change("persons", unborn, "role", "unborn"),
+		coach.change("persons", unborn, "due_date", today.AddDate(0, 3, 0).Format("2006-01-02")),
+		coach.change("persons", nodate, "family_id", fam),
+		coach.change("persons", nodate, "role", "other"),
+		coach.change("persons", nodate, "willing", true),
+		coach.change("referrals", lone, "region", "kempen"),
+		coach.change("referrals", lone, "received_on", today.AddDate(0, 0, -1).Format("2006-01-02")),
+		coach.change("referrals", lone, "crisis", true),
+	}
+	var resp protocol.PushResponse
+	if st := coach.do("POST", "/v1/sync/push", coach.pushRequest(changes...), &resp); st != http.StatusOK || resp.Applied != len(changes) {
+		t.Fatalf("push: %d %+v", st, resp)
+	}
+	_, _, decided := ce.pushReferral(coach, 6, false, false)
+	if st := ce.coord.do("POST", "/v1/regions/kempen/intake/decisions", map[string]string{"referral_id": decided, "kind": "decline", "reason": "test"}, nil); st != http.StatusCreated {
+		t.Fatalf("decline: %d", st)
+	}
+	day := rules.DateOf(today)
+	fromModel, err := modelReferrals{model: ce.model, today: day}.Referrals(t.Context(), "kempen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromStore, err := view.LiveReferrals{Stores: ce.stores, Today: day}.Referrals(t.Context(), "kempen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	normalize := func(ins []rules.IntakeInput) []rules.IntakeInput {
+		out := slices.Clone(ins)
+		slices.SortFunc(out, func(a, b rules.IntakeInput) int { return strings.Compare(a.ID, b.ID) })
+		for i := range out {
+			ms := slices.Clone(out[i].Family.Members)
+			slices.SortFunc(ms, func(a, b rules.MemberFacts) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+			out[i].Family.Members = ms
+		}
+		return out
+	}
+	got, want := normalize(fromModel), normalize(fromStore)
+	if len(want) != 6 {
+		t.Fatalf("the store has %d undecided referrals, want 6", len(want))
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("inputs differ:\n model %+v\n store %+v", got, want)
+	}
+	if i := slices.IndexFunc(got, func(in rules.IntakeInput) bool { return in.Family.Pregnancy }); i < 0 || len(got[i].Family.Members) != 4 {
+		t.Errorf("no input with the pregnancy and its four members: %+v", got)
+	}
 }
