@@ -150,7 +150,7 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
   const ta = h("textarea", {
     id: "rules-editor", class: "code", spellcheck: "false", wrap: "off", autocomplete: "off",
     autocapitalize: "off", "aria-label": t(`Inhoud van ${src.name}`, `Content of ${src.name}`),
-    "aria-describedby": "editor-help", readonly: canEdit ? null : true, "aria-readonly": canEdit ? null : "true",
+    "aria-describedby": canEdit ? "editor-help" : "readonly-note", readonly: canEdit ? null : true, "aria-readonly": canEdit ? null : "true",
   });
   ta.value = loaded;
   const editor = h("div", { class: "editor" + (canEdit ? "" : " readonly") }, gutter, ta);
@@ -210,28 +210,37 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
   const results = h("section", { class: "rules-results", "aria-label": t("Resultaat", "Result") });
   const fileName = `${ctx.region}/${src.name}`;
 
-  function showDiagnostics(diags: Diagnostic[], title: string, tests?: { passed?: number; failed?: number; list?: TestResult[] | null }): void {
+  const inThisFile = (d: Diagnostic) => d.file === fileName || d.file === src.name;
+
+  /** markDiags marks the lines of the diagnostics of this file in the gutter. */
+  function markDiags(diags: Diagnostic[]): void {
     marks = new Map();
     for (const d of diags) {
-      if (d.file !== fileName && !d.file.endsWith("/" + src.name) && d.file !== src.name) continue;
-      if (!d.line) continue;
+      if (!inThisFile(d) || !d.line) continue;
       const a = marks.get(d.line) ?? [];
       a.push(d);
       marks.set(d.line, a);
     }
     drawGutter();
+  }
+
+  /** diagItem is one diagnostic; jumpable ones are a button that puts the
+   *  cursor at their line and column. */
+  function diagItem(d: Diagnostic, jumpable: boolean): HTMLElement {
+    const where = `${d.file}:${d.line}:${colOf(d)}`;
+    const body = [h("span", { class: "sev " + d.severity }, d.severity === "error" ? t("fout", "error") : t("waarschuwing", "warning")), " ",
+      h("code", { class: "where" }, where), " ", idOf(d) ? h("code", { class: "rid" }, idOf(d)) : null, " ",
+      h("span", { class: "dmsg" }, d.message), " ", h("span", { class: "dcode" }, `(${d.code})`)];
+    return h("li", { class: "diag d-" + d.severity, "data-line": String(d.line) },
+      jumpable ? h("button", { type: "button", class: "diag-jump", title: t(`Naar regel ${d.line}`, `Go to line ${d.line}`), onclick: () => jumpTo(d.line, colOf(d)) }, body)
+        : h("span", null, body));
+  }
+
+  function showDiagnostics(diags: Diagnostic[], title: string, tests?: { passed?: number; failed?: number; list?: TestResult[] | null }): void {
+    markDiags(diags);
     const errs = diags.filter((d) => d.severity === "error").length;
     const warns = diags.length - errs;
-    const items = diags.map((d) => {
-      const here = marks.has(d.line) && (marks.get(d.line) ?? []).includes(d);
-      const where = `${d.file}:${d.line}:${colOf(d)}`;
-      const body = [h("span", { class: "sev " + d.severity }, d.severity === "error" ? t("fout", "error") : t("waarschuwing", "warning")), " ",
-        h("code", { class: "where" }, where), " ", idOf(d) ? h("code", { class: "rid" }, idOf(d)) : null, " ",
-        h("span", { class: "dmsg" }, d.message), " ", h("span", { class: "dcode" }, `(${d.code})`)];
-      return h("li", { class: "diag d-" + d.severity, "data-line": String(d.line) },
-        here ? h("button", { type: "button", class: "diag-jump", title: t(`Naar regel ${d.line}`, `Go to line ${d.line}`), onclick: () => jumpTo(d.line, colOf(d)) }, body)
-          : h("span", null, body));
-    });
+    const items = diags.map((d) => diagItem(d, marks.has(d.line) && (marks.get(d.line) ?? []).includes(d)));
     const ran = tests && ((tests.passed ?? 0) + (tests.failed ?? 0) > 0 || errs === 0);
     const testLine = tests && (tests.passed !== undefined || tests.failed !== undefined)
       ? ran ? h("p", { class: "tests " + ((tests.failed ?? 0) > 0 ? "bad" : "good") },
@@ -406,17 +415,26 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
       updateDirty();
       marks = new Map();
       drawGutter();
+      replace(results);
+      setHash(act);
+      await refreshMeta();
       msg.textContent = act.activated === false
         ? t("Bewaard: dit was al de actieve versie.", "Saved: this was already the active version.")
         : t(`Bewaard en actief: versie ${short(act.active_version)}.`, `Saved and active: version ${short(act.active_version)}.`);
-      replace(results, h("p", { class: "saved good" }, msg.textContent));
-      await refreshMeta();
     } catch (err) {
       msg.textContent = "";
       replace(results, errorBox(err));
     } finally {
       busy(false);
     }
+  }
+
+  const hashEl = h("span", { class: "muted", title: src.hash }, t("hash ", "hash "), short(src.hash));
+  function setHash(act: RulesStatus): void {
+    const f = act.files?.find((x) => x.ruleset === ruleset);
+    if (!f) return;
+    hashEl.title = f.hash;
+    hashEl.textContent = t("hash ", "hash ") + short(f.hash);
   }
 
   // ---- status and history ---------------------------------------------------
@@ -436,9 +454,7 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
       loadErr || diags.length ? h("div", { class: loadErr ? "load-errors error" : "load-errors" },
         loadErr ? h("p", null, t(`Geweigerde versie ${short(s.attempted_version)} (${fmtDateTimeOr(s.checked_at)}); de vorige versie blijft actief.`,
           `Rejected version ${short(s.attempted_version)} (${fmtDateTimeOr(s.checked_at)}); the previous version stays active.`)) : null,
-        h("ul", { class: "diags" }, diags.map((d) => h("li", { class: "diag d-" + d.severity },
-          h("span", { class: "sev " + d.severity }, d.severity === "error" ? t("fout", "error") : t("waarschuwing", "warning")), " ",
-          h("code", null, `${d.file}:${d.line}:${colOf(d)}`), " ", d.message)))) : null);
+        h("ul", { class: "diags" }, diags.map((d) => diagItem(d, showingDisk && inThisFile(d) && d.line > 0)))) : null);
   }
 
   function drawHistory(list: RulesVersion[], active: string): void {
@@ -479,7 +495,6 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
     msg.textContent = t("Terugzetten…", "Rolling back…");
     try {
       const act = await ctx.api.post<RulesStatus>(`${base(ctx)}/rollback`, { hash: v.hash });
-      msg.textContent = t(`Teruggezet: versie ${short(act.active_version)} is actief.`, `Rolled back: version ${short(act.active_version)} is active.`);
       const fresh = await ctx.api.get<RulesSource>(`${base(ctx)}/${ruleset}?from=active`);
       loaded = fresh.content;
       ta.value = loaded;
@@ -487,8 +502,10 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
       marks = new Map();
       drawGutter();
       updateDirty();
-      replace(results, h("p", { class: "saved good" }, msg.textContent));
+      replace(results);
+      setHash(act);
       await refreshMeta();
+      msg.textContent = t(`Teruggezet: versie ${short(act.active_version)} is actief.`, `Rolled back: version ${short(act.active_version)} is active.`);
     } catch (err) {
       msg.textContent = "";
       if (err instanceof ApiError && err.status === 400 && Array.isArray((err.body as { diagnostics?: unknown })?.diagnostics)) {
@@ -548,6 +565,9 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
   window.addEventListener("beforeunload", leaveGuard);
   ctx.onLeave(() => window.removeEventListener("beforeunload", leaveGuard));
 
+  // The disk's file of a rejected load: its errors are marked where they are.
+  const showingDisk = from === "disk";
+  if (showingDisk && status.load_status === "error") markDiags([...(status.errors ?? []), ...(status.warnings ?? [])]);
   drawStatus(status);
   drawHistory(history, status.active_version);
   replace(root,
@@ -559,11 +579,10 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
         h("div", { class: "file-head" },
           h("h2", null, h("code", null, fileName)),
           h("label", { class: "from" }, t("Toon: ", "Show: "), fromPick),
-          h("span", { class: "muted", title: src.hash }, t("hash ", "hash "), short(src.hash))),
-        h("p", { id: "editor-help", class: "muted small" }, canEdit
-          ? t("Ctrl+Enter controleert, Ctrl+S bewaart. Klik op een fout om naar haar regel te springen. Tab verlaat de editor.",
-            "Ctrl+Enter checks, Ctrl+S saves. Click an error to jump to its line. Tab leaves the editor.")
-          : t("Alleen lezen.", "Read only.")),
+          hashEl),
+        canEdit ? h("p", { id: "editor-help", class: "muted small" },
+          t("Ctrl+Enter controleert, Ctrl+S bewaart. Klik op een fout om naar haar regel te springen. Tab verlaat de editor.",
+            "Ctrl+Enter checks, Ctrl+S saves. Click an error to jump to its line. Tab leaves the editor.")) : null,
         toolbar,
         editor,
         msg,
