@@ -231,26 +231,5 @@ type modelReferrals struct {
 var _ rules.ReferralSource = modelReferrals{}
 
 func (m modelReferrals) Referrals(_ context.Context, region string) ([]rules.IntakeInput, error) {
-	year := m.model.YearCounts(region, m.today.Time().Year())
-	refs := m.model.Referrals(region, "open")
-	out := make([]rules.IntakeInput, 0, len(refs))
-	for _, ref := range refs {
-		in := rules.IntakeInput{ID: ref.ID, Region: region, Today: m.today, Year: year,
-			Referral: rules.ReferralFacts{ReceivedOn: ref.ReceivedOn, Channel: ref.Channel, Municipality: ref.Municipality,
-				Mandated: ref.Mandated, Articulated: ref.Articulated, Crisis: ref.Crisis, NRTJRequested: ref.NRTJRequested,
-				RTJWithinMonth: ref.RTJWithinMonth, InnovativeHelpAvailable: ref.InnovativeHelpAvailable,
-				OtherHelpWithinMonth: ref.OtherHelpWithinMonth, Consent: ref.Consent}}
-		if fam, ok := m.model.Case(ref.FamilyID); ok && ref.FamilyID != "" && fam.Region() == region {
-			for _, p := range fam.Members {
-				mf := rules.MemberFacts{Role: p.Role, BirthDate: p.BirthDate, Willing: p.Willing}
-				if p.AgeYears != nil {
-					mf.AgeYears = *p.AgeYears
-				}
-				in.Family.Members = append(in.Family.Members, mf)
-				in.Family.Pregnancy = in.Family.Pregnancy || p.Role == "unborn"
-			}
-		}
-		out = append(out, in)
-	}
-	return out, nil
+	return m.model.IntakeInputs(region, m.today), nil
 }

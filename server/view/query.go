@@ -196,6 +196,27 @@ func referrals(txn *memdb.Txn, region, status string) []*Referral {
 	return out
 }
 
+// IntakeInputs returns the intake rules' input for every undecided
+// referral of the region as of today, from one snapshot: the referral, its
+// family's members (ages as the model computed them) and the year's counts
+// — what a dry-run decides again with candidate rules.
+func (m *Model) IntakeInputs(region string, today rules.Date) []rules.IntakeInput {
+	txn := m.db.Txn(false)
+	year := yearCounts(txn, region, today.Time().Year())
+	refs := referrals(txn, region, "open")
+	out := make([]rules.IntakeInput, 0, len(refs))
+	for _, ref := range refs {
+		var members []Member
+		if ref.FamilyID != "" {
+			if o, err := txn.First(tCases, iID, ref.FamilyID); err == nil && o != nil && o.(*Case).region == region {
+				members = o.(*Case).Members
+			}
+		}
+		out = append(out, intakeInput(ref, members, year, today))
+	}
+	return out
+}
+
 // OpenReferrals returns the region's undecided referrals ranked for the
 // intake board: eligible first, then by priority (highest first), then by
 // received_on (oldest first). Without active rules they rank by received_on.
