@@ -60,7 +60,7 @@ export class Api {
   }
 
   async login(username: string, password: string): Promise<Session> {
-    const r = await this.send("POST", "/v1/auth/login", { username, password, device_name: "web " + navigator.userAgent.slice(0, 60) }, false);
+    const r = await this.send("POST", "/v1/auth/login", { username, password, device_name: deviceName() }, false);
     const s = toSession(r);
     this.save(s);
     return s;
@@ -200,6 +200,14 @@ export class Api {
     this.refreshing = done;
     return done;
   }
+}
+
+/** deviceName names this browser for the device list: "Web: Chrome op Linux". */
+function deviceName(): string {
+  const ua = navigator.userAgent;
+  const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrom(e|ium)\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "browser";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows" : /Mac OS/.test(ua) ? "macOS" : /Linux/.test(ua) ? "Linux" : "";
+  return "Web: " + browser + (os ? t(" op ", " on ") + os : "");
 }
 
 function toSession(r: unknown): Session {
