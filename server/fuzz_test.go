@@ -16,8 +16,9 @@ import (
 
 // FuzzWorkflowRequests sends arbitrary bodies and query strings to the
 // workflow's endpoints that decode outside input (intake decisions,
-// trajectory actions and assignment, quarantine decisions, the board's,
-// report's, signals' and audit log's query parameters), as the region's
+// trajectory actions and assignment, quarantine decisions, rule checks and
+// dry-runs, the board's, report's, signals', coaches' and audit log's query
+// parameters), as the region's
 // coordinator and as the admin, in process. Whatever comes in, the answer
 // is never a 5xx, every refusal is a JSON error with a known code, and the
 // server keeps serving.
@@ -76,6 +77,9 @@ func FuzzWorkflowRequests(f *testing.F) {
 		{"GET", "/v1/regions/kempen/permanence?"},
 		{"GET", "/v1/families/" + fam + "/history?"},
 		{"GET", "/v1/audit?"},
+		{"POST", "/v1/regions/kempen/rules/intake/check"},
+		{"POST", "/v1/regions/kempen/rules/capacity/dryrun"},
+		{"GET", "/v1/regions/kempen/coaches?"},
 	}
 	for i := range targets {
 		f.Add(uint8(i), []byte(`{"referral_id":"`+ref+`","kind":"start","coach_id":"x"}`))
@@ -87,6 +91,8 @@ func FuzzWorkflowRequests(f *testing.F) {
 	f.Add(uint8(6), []byte(`week=2026-W99&limit=-1`))
 	f.Add(uint8(8), []byte(`year=99999999999&format=csv`))
 	f.Add(uint8(12), []byte(`from=2026-02-30&to=x&limit=0&before=-5&format=csv&user=%00`))
+	f.Add(uint8(13), []byte(`{"content":"ruleset: intake\nregion: kempen\neligibility: {require: [{id: x, label: y, when: referral.crisiss}]}\n"}`))
+	f.Add(uint8(14), []byte("ruleset: capacity\nregion: kempen\nlimit: coach.fte * 10\n"))
 	f.Fuzz(func(t *testing.T, which uint8, input []byte) {
 		tg := targets[int(which)%len(targets)]
 		path, body := tg.path, io.Reader(bytes.NewReader(input))
