@@ -28,7 +28,7 @@ test("the report shows the year's figures against the targets and downloads the 
   const row = page.locator("#c-started ~ table tr", { hasText: "Gestart" });
   assert.match(await row.textContent(), new RegExp(`Gestart${tr.started}200 \\(doel\\)`));
   const running = await page.locator("svg#chart-running").getAttribute("aria-label");
-  assert.ok(running.includes(`Lopend eind periode: ${tr.running_at_end}`) && running.includes(`Afgesloten: ${tr.closed}`), running);
+  assert.ok(running.includes(`Lopend op het einde: ${tr.running_at_end}`) && running.includes(`Afgesloten: ${tr.closed}`), running);
 
   const text = await page.locator("main").textContent();
   for (const want of ["Aanmeldingen", "Consulten", "Beslissingen", "Redenen van afsluiten", "Contacten per trajectweek", "RTJ-aanvragen",
@@ -50,6 +50,13 @@ test("the report shows the year's figures against the targets and downloads the 
   await page.waitForFunction((y) => location.hash === `#/reports?year=${y}`, r.year - 1);
   await sp.settle(page);
   await page.locator(".report-meta", { hasText: `${r.year - 1}-01-01` }).waitFor();
+
+  // In English: the page's texts and the closure reasons' English labels.
+  await page.getByRole("button", { name: "English" }).click();
+  await page.getByRole("heading", { name: "Yearly report" }).waitFor();
+  await sp.goto(page, "/reports");
+  await page.locator("#c-closures ~ table", { hasText: r.closure_reasons[0].label_en }).waitFor();
+  assert.ok((await page.locator("svg#chart-started").getAttribute("aria-label")).includes(`Started: ${tr.started} of target 200`));
 
   const tablet = await sp.page({ width: 768, height: 1024 });
   await sp.login(tablet, "reviewer.kempen.demo");
@@ -91,4 +98,12 @@ test("the signals page lists the region's signals with the rule's label and the 
   const crit = await api.get(`/v1/regions/kempen/signals?signal=${first.id}&severity=critical`);
   if (crit.total === 0) await page.locator(".notice", { hasText: "Geen signalen voor deze filter" }).waitFor();
   assert.deepEqual(sp.pageErrors(page), []);
+
+  const tablet = await sp.page({ width: 768, height: 1024 });
+  await sp.login(tablet, "coordinator.kempen.demo");
+  await sp.goto(tablet, "/signals");
+  await tablet.locator("table tbody tr").first().waitFor();
+  assert.equal(await tablet.evaluate(() => document.documentElement.scrollWidth > window.innerWidth), false, "no sideways scrolling on a tablet");
+  await sp.shot(tablet, "signals-tablet");
+  assert.deepEqual(sp.pageErrors(tablet), []);
 });

@@ -113,7 +113,7 @@ async function renderReport(root: HTMLElement, ctx: Ctx): Promise<void> {
     { label: t("Zonder mandaat", "Not mandated"), value: tr.started_non_mandated, target: tr.non_mandated_ceiling, targetLabel: t("plafond", "ceiling"), cls: "b3" },
   ];
   const runRows: Bar[] = [
-    { label: t("Lopend eind periode", "Running at end"), value: tr.running_at_end },
+    { label: t("Lopend op het einde", "Running at the end"), value: tr.running_at_end },
     { label: t("Afgesloten", "Closed"), value: tr.closed, cls: "b2" },
   ];
   const reasons = r.closure_reasons ?? [];
@@ -183,8 +183,10 @@ interface Bar { label: string; value: number; target?: N; targetLabel?: string; 
  *  marker at its target; role="img" with the figures in aria-label. */
 function barChart(id: string, rows: Bar[]): SVGSVGElement {
   const NS = "http://www.w3.org/2000/svg";
-  const W = 380, labelW = 128, numW = 72, rowH = 30, pad = 6;
-  const barW = W - labelW - numW;
+  // 13px text is about 7.6px a character: the label column fits the longest label.
+  const W = 340, numW = 66, rowH = 30, pad = 6;
+  const labelW = Math.min(150, Math.max(80, Math.ceil(Math.max(...rows.map((r) => r.label.length)) * 7.6) + 12));
+  const barW = W - labelW - numW - 8;
   const max = Math.max(1, ...rows.map((r) => Math.max(r.value, r.target ?? 0)));
   const H = rows.length * rowH + pad * 2;
   const s = (tag: string, attrs: Record<string, string | number>, text?: string) => {
