@@ -41,6 +41,12 @@ test("a coordinator edits the intake rules: error at its line, fix, dry-run, sav
   const caretLine = await editor(page).evaluate((ta) => ta.value.slice(0, ta.selectionStart).split("\n").length);
   assert.equal(caretLine, crisisLine);
   assert.equal(await editor(page).evaluate((ta) => document.activeElement === ta), true);
+  // The gutter scrolls with the text: the marked line sits beside its text.
+  const scroll = await page.evaluate(() => [document.querySelector("#rules-editor").scrollTop, document.querySelector(".gutter").scrollTop]);
+  assert.ok(scroll[0] > 0, "the editor scrolled to the line");
+  assert.equal(scroll[1], scroll[0]);
+  await editor(page).evaluate((ta) => { ta.scrollTop = 200; ta.dispatchEvent(new Event("scroll")); });
+  assert.equal(await page.locator(".gutter").evaluate((g) => g.scrollTop), 200);
   await sp.shot(page, "rules-error");
 
   // Save refuses while the check finds errors; nothing changed on the server.
@@ -57,7 +63,7 @@ test("a coordinator edits the intake rules: error at its line, fix, dry-run, sav
     '      score: "referral.articulated ? 0 : 5"', ""].join("\n"));
   assert.notEqual(fixed, original);
   await editor(page).fill(fixed);
-  await page.locator("#btn-check").click();
+  await editor(page).press("Control+Enter"); // the keyboard's check
   await page.locator(".diag-summary.good").waitFor();
   assert.equal(await page.locator(".gutter .ln.mark").count(), 0, "the marks are gone");
   assert.match(await page.locator(".rules-results").textContent(), /Tests: \d+ geslaagd, 0 mislukt/);
