@@ -1,0 +1,128 @@
+// Browser tests of the intake board (src/pages/intake.ts) against the real
+// server with demo data: a start with the suggested coach, the new
+// trajectory on its case page, a capacity refusal and its override, an
+// ineligible start that needs a reason, earlier weeks.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { useHarness } from "./harness.mjs";
+
+const sp = useHarness();
+// These pages hold the live event stream (GET /v1/events) open, so the network
+// never goes idle and the harness's networkidle wait would always time out:
+// settle on the pages' own loading indicators instead.
+sp.settle = (page) => page.waitForFunction(() => !document.querySelector("main .loading, main [aria-busy=true]"), null, { timeout: 10_000 });
+
+async function openBoard(page) {
+  await sp.login(page, "coordinator.kempen.demo");
+  await sp.goto(page, "/intake");
+  await page.locator("ol.referrals li.referral").first().waitFor();
+}
+
+test("the coordinator starts a referral with the suggested coach and sees the trajectory", async () => {
+  const page = await sp.page();
+  await openBoard(page);
+  await sp.shot(page, "intake-board");
+
+  // eligible first, by priority; each explains itself with the rule file's labels
+  const cards = page.locator("ol.referrals li.referral");
+  assert.ok(await cards.count() >= 2);
+  assert.match(await cards.first().getAttribute("class"), /\beligible\b/);
+  const first = cards.first();
+  await first.locator("details.why summary").click();
+  await first.locator("details.why").getByText("Minstens één gezinslid wil samenwerken met de coach").waitFor();
+  const ineligible = page.locator("li.referral.ineligible").first();
+  await ineligible.locator(".reasons").waitFor();
+  assert.match(await ineligible.locator(".reasons").innerText(), /Niet in aanmerking/);
+  // capacity per coach and the year's counters
+  assert.equal(await page.locator(".capacity tbody tr").count(), 4);
+  await page.locator(".year").getByText(/van 200 trajecten gestart/).waitFor();
+  await page.locator(".year").getByText(/van 60 gemandateerd/).waitFor();
+
+  const family = (await first.locator("h3").innerText()).trim();
+  const suggested = (await first.locator(".suggestion strong").innerText()).trim();
+  const coachSelect = first.locator("select[name=coach]");
+  assert.match(await coachSelect.locator("option:checked").innerText(), new RegExp(suggested));
+  const before = await page.locator("ol.referrals li.referral").count();
+  await first.locator("button[type=submit]").click();
+  await page.locator(".flash.ok").getByText("Beslissing vastgelegd").waitFor();
+  assert.equal(await page.locator(".flash.ok").evaluate((el) => el === document.activeElement), true, "focus on the confirmation");
+  await page.locator("#decisions tbody tr").first().waitFor();
+  assert.match(await page.locator("#decisions tbody tr").first().innerText(), new RegExp(`${family}[\\s\\S]*${suggested}`));
+  assert.equal(await page.locator("ol.referrals li.referral").count(), before - 1);
+
+  // the new trajectory on its case page
+  await page.locator(".flash.ok a").click();
+  await page.locator("#case-h").waitFor();
+  assert.equal((await page.locator("#case-h").innerText()).trim(), family);
+  await page.locator("#traj-coaches").getByText(suggested).waitFor();
+  await page.locator("#traj-status").getByText("actief").waitFor();
+  assert.deepEqual(sp.pageErrors(page), []);
+});
+
+test("a capacity refusal shows its checks and can be overridden with a reason", async () => {
+  const admin = await sp.api("admin");
+  const coord = await sp.api("coordinator.kempen.demo");
+  const board = await coord.get("/v1/regions/kempen/intake");
+  // make the half-time coach full: fte 0.3 gives a limit of round(3.6) = 4
+  const c4 = board.coaches.find((c) => c.username === "coach4.kempen.demo");
+  assert.ok(c4.active_families >= 4, "demo data: coach4 has 4 families");
+  await admin.patch(`/v1/users/${c4.coach_id}`, { fte: 0.3 });
+
+  const page = await sp.page();
+  await openBoard(page);
+  const card = page.locator("li.referral.eligible").first();
+  const family = (await card.locator("h3").innerText()).trim();
+  await card.locator("select[name=coach]").selectOption(c4.coach_id);
+  await card.locator("button[type=submit]").click();
+  const refusal = card.locator(".capacity-refusal");
+  await refusal.waitFor();
+  await refusal.getByText("De capaciteitsregels weigeren deze start.").waitFor();
+  assert.match(await refusal.locator("li.fail").first().innerText(), /De coach heeft nog plaats/);
+  const override = card.locator("textarea[name=override]");
+  assert.equal(await override.evaluate((el) => el === document.activeElement), true, "focus on the reason");
+  await sp.shot(page, "intake-capacity-refused");
+  await card.locator("button[type=submit]").click(); // no reason yet
+  await card.locator(".form-msg").getByText("Geef een reden").waitFor();
+  await override.fill("Gezin kent Driss al van een vorig traject.");
+  await card.locator("button[type=submit]").click();
+  await page.locator(".flash.ok").getByText("Beslissing vastgelegd").waitFor();
+  const row = page.locator("#decisions tbody tr", { hasText: family });
+  await row.getByText("Toch gestart: Gezin kent Driss al van een vorig traject.").waitFor();
+  await row.getByText(/Capaciteit geweigerd: De coach heeft nog plaats/).waitFor();
+
+  // an ineligible referral: start needs a reason up front
+  const inel = page.locator("li.referral.ineligible").first();
+  await inel.locator("input[name=kind][value=start]").check();
+  await inel.locator(".override").waitFor();
+  await inel.locator("button[type=submit]").click();
+  await inel.locator(".form-msg").getByText("Kies een coach").waitFor();
+  await inel.locator("select[name=coach]").selectOption({ index: 1 });
+  await inel.locator("button[type=submit]").click();
+  await inel.locator(".form-msg").getByText("Geef een reden").waitFor();
+  // decline with a reason instead
+  await inel.locator("input[name=kind][value=decline]").check();
+  await inel.locator("button[type=submit]").click();
+  await inel.locator(".form-msg").getByText("reden").waitFor();
+  await inel.locator("textarea[name=reason]").fill("Crisishulp nodig: doorgegeven aan het crisismeldpunt.");
+  await inel.locator("button[type=submit]").click();
+  await page.locator("#decisions tbody tr", { hasText: "Crisishulp nodig" }).waitFor();
+  assert.deepEqual(sp.pageErrors(page), []);
+});
+
+test("earlier weeks are browsable and keep their week in the address", async () => {
+  const page = await sp.page({ width: 768, height: 1024 });
+  await openBoard(page);
+  const week = (await page.locator("#week-input").inputValue());
+  await sp.shot(page, "intake-board-tablet");
+  await page.locator("#week-prev").click();
+  await sp.settle(page);
+  await page.waitForFunction((w) => document.querySelector("#week-input")?.value !== w, week);
+  const prev = await page.locator("#week-input").inputValue();
+  assert.match(page.url(), new RegExp(`week=${prev}`));
+  assert.match(await page.locator("#intake-h").innerText(), new RegExp(prev.replace("-W", " W")));
+  assert.equal(await page.locator("#week-prev").evaluate((el) => el === document.activeElement), true);
+  await page.locator("#week-now").click();
+  await sp.settle(page);
+  await page.waitForFunction((w) => document.querySelector("#week-input")?.value === w, week);
+  assert.deepEqual(sp.pageErrors(page), []);
+});
