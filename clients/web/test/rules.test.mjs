@@ -53,6 +53,12 @@ test("a coordinator edits the intake rules: error at its line, fix, dry-run, sav
   await page.locator("#btn-save").click();
   await page.locator(".rules-msg", { hasText: /Niet bewaard/ }).waitFor();
   assert.equal((await coord.get("/v1/regions/kempen/rules")).active_version, before.active_version);
+  // Leaving the page with unsaved edits asks first; "cancel" stays.
+  const asked = new Promise((res) => page.once("dialog", (d) => { res(d.message()); d.dismiss(); }));
+  await page.getByRole("navigation", { name: "Hoofdmenu" }).getByRole("link", { name: "Signalen" }).click();
+  assert.match(await asked, /Niet bewaarde wijzigingen/);
+  assert.equal(await page.evaluate(() => location.hash), "#/rules");
+  assert.equal(await editor(page).inputValue(), bad);
 
   // The fix, with a real change: a non-articulated request gets 5 points more.
   const waiting = "      score: min(referral.waiting_days * params.points_per_waiting_day, params.max_waiting_points)\n";
@@ -75,6 +81,9 @@ test("a coordinator edits the intake rules: error at its line, fix, dry-run, sav
   assert.ok(m && Number(m[1]) > 0, "some open referral is non-articulated: " + (await summary.textContent()));
   const row = page.locator(".dryrun-row").first();
   assert.match(await row.textContent(), /prioriteit \d+.*prioriteit \d+/);
+  // Reasons are named by their labels in the file.
+  const reasons = await page.locator(".dryrun-row ul.reasons li").allTextContents();
+  assert.ok(reasons.every((r) => !/^[a-z_]+$/.test(r)), "reasons as labels: " + reasons);
   await sp.shot(page, "rules-dryrun");
 
   await page.locator("#btn-save").click();

@@ -5,7 +5,7 @@
 import type { Ctx, Route } from "../app";
 import { ApiError } from "../api";
 import { h, replace } from "../dom";
-import { t } from "../i18n";
+import { label, t } from "../i18n";
 import { badge, confirmDialog, errorBox, fmtDate, fmtDateTime, fmtNumber, localTable } from "../ui";
 
 const RULESETS = ["region", "intake", "capacity", "signals"] as const;
@@ -332,11 +332,18 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
     }
   }
 
+  /** reasonLabels are the rule labels of the candidate (then the loaded
+   *  file), so that a dry run names reasons as the file does. */
+  let reasonLabels = new Map<string, { label?: string; label_en?: string }>();
+
   function summary(s: Summary): HTMLElement {
     return h("span", { class: "decision " + (s.eligible ? "ok" : "no") },
       s.eligible ? t("instap", "eligible") : t("geen instap", "not eligible"),
       ` · ${t("prioriteit", "priority")} ${fmtNumber(s.priority, 2)}`,
-      s.reasons && s.reasons.length ? [" · ", h("code", null, s.reasons.join(", "))] : null);
+      s.reasons && s.reasons.length ? h("ul", { class: "reasons" }, s.reasons.map((id) => {
+        const l = reasonLabels.get(id);
+        return h("li", { title: id }, l ? label(l) : h("code", null, id));
+      })) : null);
   }
 
   function limits(l: Limits): HTMLElement {
@@ -346,6 +353,7 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
   }
 
   function showDryRun(dr: DryRun): void {
+    reasonLabels = new Map([...ruleLabels(loaded), ...ruleLabels(ta.value)]);
     const changes = dr.changes ?? [];
     const coachChanges = dr.coach_changes ?? [];
     replace(results,
@@ -561,9 +569,17 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
     if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); void onCheck(); }
   });
 
+  // Unsaved edits: a reload or closing the tab asks the browser's question; a
+  // link to another page of the app (navigation, a family) asks ours.
   const leaveGuard = (e: BeforeUnloadEvent) => { if (ta.value !== loaded) e.preventDefault(); };
+  const linkGuard = (e: MouseEvent) => {
+    const a = (e.target as Element | null)?.closest?.("a[href^='#/']");
+    if (!a || a.closest(".tabs") || ta.value === loaded) return;
+    if (!window.confirm(t("Niet bewaarde wijzigingen gaan verloren. Doorgaan?", "Unsaved changes will be lost. Continue?"))) e.preventDefault();
+  };
   window.addEventListener("beforeunload", leaveGuard);
-  ctx.onLeave(() => window.removeEventListener("beforeunload", leaveGuard));
+  document.addEventListener("click", linkGuard, true);
+  ctx.onLeave(() => { window.removeEventListener("beforeunload", leaveGuard); document.removeEventListener("click", linkGuard, true); });
 
   // The disk's file of a rejected load: its errors are marked where they are.
   const showingDisk = from === "disk";
@@ -591,3 +607,23 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
   syncScroll();
 }
 
+/** ruleLabels reads the ids and labels of a rule file's rules (a line
+ *  `- id: x` and the `label:` / `label_en:` lines after it); enough to name
+ *  reasons, not a YAML parser. */
+function ruleLabels(yaml: string): Map<string, { label?: string; label_en?: string }> {
+  const out = new Map<string, { label?: string; label_en?: string }>();
+  let cur: { label?: string; label_en?: string } | null = null;
+  const unq = (v: string) => v.trim().replace(/^"(.*)"$/, "$1").replace(/^'(.*)'$/, "$1");
+  for (const line of yaml.split("\n")) {
+    let m = /^\s*-\s+id:\s*([a-z0-9_]+)\s*(#.*)?$/.exec(line);
+    if (m) {
+      cur = {};
+      out.set(m[1], cur);
+      continue;
+    }
+    m = /^\s+(label|label_en):\s*(.+?)\s*$/.exec(line);
+    if (m && cur) cur[m[1] as "label" | "label_en"] = unq(m[2]);
+    else if (/^\S/.test(line)) cur = null;
+  }
+  return out;
+}
