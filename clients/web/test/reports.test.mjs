@@ -99,6 +99,18 @@ test("the signals page lists the region's signals with the rule's label and the 
   if (crit.total === 0) await page.locator(".notice", { hasText: "Geen signalen voor deze filter" }).waitFor();
   assert.deepEqual(sp.pageErrors(page), []);
 
+  // Pages: two a page, the next page holds the rest.
+  if (all.total > 2) {
+    await sp.goto(page, "/signals?limit=2");
+    await page.locator(".pager .range", { hasText: `1–2 van ${all.total}` }).waitFor();
+    assert.equal(await page.locator("table tbody tr").count(), 2);
+    await page.locator(".pager button.next").click();
+    await page.waitForFunction(() => location.hash.includes("offset=2"));
+    await page.locator(".pager .range", { hasText: `3–${Math.min(4, all.total)} van ${all.total}` }).waitFor();
+    assert.equal(await page.locator("table tbody tr").count(), Math.min(2, all.total - 2));
+    assert.equal(await page.locator("table tbody tr").first().getAttribute("data-signal"), all.items[2].id);
+  }
+
   const tablet = await sp.page({ width: 768, height: 1024 });
   await sp.login(tablet, "coordinator.kempen.demo");
   await sp.goto(tablet, "/signals");
@@ -106,4 +118,20 @@ test("the signals page lists the region's signals with the rule's label and the 
   assert.equal(await tablet.evaluate(() => document.documentElement.scrollWidth > window.innerWidth), false, "no sideways scrolling on a tablet");
   await sp.shot(tablet, "signals-tablet");
   assert.deepEqual(sp.pageErrors(tablet), []);
+});
+
+test("a region without targets (maasland) shows its figures without target marks", async () => {
+  const page = await sp.page();
+  await sp.login(page, "coordinator.maasland.demo");
+  await sp.goto(page, "/reports");
+  const api = await sp.api("coordinator.maasland.demo");
+  const r = await api.get("/v1/regions/maasland/report");
+  assert.equal(r.trajectories.target, null);
+  const chart = page.locator("svg#chart-started");
+  await chart.waitFor();
+  assert.equal(await chart.locator("line.target").count(), 0);
+  assert.ok((await chart.getAttribute("aria-label")).includes(`Gestart: ${r.trajectories.started}`));
+  assert.ok(!(await page.locator("main").textContent()).includes("kempen"), "nothing of kempen");
+  await sp.shot(page, "reports-maasland");
+  assert.deepEqual(sp.pageErrors(page), []);
 });

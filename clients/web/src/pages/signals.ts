@@ -62,7 +62,9 @@ async function renderSignals(root: HTMLElement, ctx: Ctx): Promise<void> {
   }
   const severity = SEVERITIES.includes(ctx.params.severity) ? ctx.params.severity : "";
   const signal = /^[a-z0-9_]+$/.test(ctx.params.signal ?? "") ? ctx.params.signal : "";
-  const limit = PAGE_SIZES.includes(Number(ctx.params.limit)) ? Number(ctx.params.limit) : 25;
+  const askedLimit = Math.floor(Number(ctx.params.limit));
+  const limit = askedLimit >= 1 && askedLimit <= 1000 ? askedLimit : 25;
+  const sizes = PAGE_SIZES.includes(limit) ? PAGE_SIZES : [...PAGE_SIZES, limit].sort((a, b) => a - b);
   const offset = Math.max(0, Math.floor(Number(ctx.params.offset) || 0));
   const reg = encodeURIComponent(ctx.region);
   const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
@@ -97,7 +99,7 @@ async function renderSignals(root: HTMLElement, ctx: Ctx): Promise<void> {
     h("option", { value: "" }, t("alle signalen", "all signals")),
     defs.map((d) => h("option", { value: d.id, selected: d.id === signal ? true : null }, label(d) || d.id)));
   const sizePick = h("select", { id: "f-limit", onchange: () => go({ limit: Number(sizePick.value) }) },
-    PAGE_SIZES.map((n) => h("option", { value: String(n), selected: n === limit ? true : null }, String(n))));
+    sizes.map((n) => h("option", { value: String(n), selected: n === limit ? true : null }, String(n))));
 
   const bySev = list.by_severity ?? {};
 
