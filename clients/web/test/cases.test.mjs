@@ -137,6 +137,25 @@ test("a coach's contact appears live; a reassignment shows the new lead, the evi
   assert.match(await fresh.locator(".history table").innerText(), new RegExp(`note[\\s\\S]*${coach1.display_name}`));
   await sp.shot(page, "case-page");
 
+  // two devices edit the note concurrently: the older write loses, both texts are shown side by side
+  const dev2 = new Device(await sp.api("coach1.kempen.demo"));
+  const contactId = await fresh.getAttribute("data-contact");
+  const won = "Notitie aangevuld op de laptop " + randomUUID().slice(0, 8);
+  const lost = "Notitie aangevuld op de telefoon " + randomUUID().slice(0, 8);
+  await dev2.push([{ collection: "contacts", id: contactId, field: "note", value: won, hlc: dev2.hlc() }]);
+  const older = `${Date.now() - 60_000}-0000-${dev.api.deviceId}`;
+  const pr = await dev.push([{ collection: "contacts", id: contactId, field: "note", value: lost, hlc: older }]);
+  assert.equal(pr.ignored, 1, JSON.stringify(pr));
+  const conflict = page.locator("section.conflicts article.conflict", { hasText: lost });
+  await conflict.waitFor({ timeout: 8_000 });
+  assert.match(await conflict.locator(".side.winner").innerText(), new RegExp(won));
+  assert.match(await conflict.locator(".side.loser").innerText(), new RegExp(lost));
+  await page.locator("li.contact", { hasText: won }).waitFor();
+  // the open history panel follows: the winner replaced the first note, the loser is logged as lost
+  const hist = page.locator(`li.contact[data-contact="${contactId}"] .history`);
+  await hist.getByText(lost).waitFor();
+  assert.ok((await hist.innerText()).includes(`${note} → ${won}`));
+
   // reassign to coach2
   await page.locator("#ra-summary").click();
   await page.locator("#ra-lead").selectOption(coach2.coach_id);
@@ -165,5 +184,30 @@ test("a coach's contact appears live; a reassignment shows the new lead, the evi
   await page.locator(".flash.ok", { hasText: "Aanvaard" }).waitFor();
   await page.locator("li.contact", { hasText: late }).waitFor();
   assert.equal(await page.locator("section.quarantine").count(), 0);
+  assert.deepEqual(sp.pageErrors(page), []);
+});
+
+test("a reviewer reads a case on a tablet, in English, without the coordinator's actions", async () => {
+  const rev = await sp.api("reviewer.kempen.demo");
+  const list = await rev.get("/v1/families?region=kempen&status=active&limit=1&q=Berkenrode");
+  const fam = list.items[0] ?? (await rev.get("/v1/families?region=kempen&status=active&limit=1")).items[0];
+  const page = await sp.page({ width: 768, height: 1024 });
+  await sp.login(page, "reviewer.kempen.demo");
+  await sp.goto(page, "/cases/" + fam.family_id);
+  await page.locator("#case-h").waitFor();
+  assert.equal(await page.locator("#reassign").count(), 0, "no reassignment for a reviewer");
+  assert.equal(await page.locator("section.quarantine button").count(), 0);
+  await page.locator("header.top button", { hasText: "English" }).click();
+  await page.locator("#tl-h", { hasText: "Contacts" }).waitFor();
+  await page.locator("#plan-h", { hasText: "Family plan" }).waitFor();
+  // no sideways scrolling on a tablet
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+  await sp.shot(page, "case-page-tablet-en");
+  // another region's case is not there
+  const other = await (await sp.api("coordinator.maasland.demo")).get("/v1/families?region=maasland&limit=1");
+  await sp.goto(page, "/cases/" + other.items[0].family_id);
+  await page.locator("section.error").waitFor();
+  assert.equal(await page.locator("#case-h").count(), 0);
+  await page.locator("header.top button", { hasText: "Nederlands" }).click();
   assert.deepEqual(sp.pageErrors(page), []);
 });

@@ -159,6 +159,20 @@ export async function renderCase(root: HTMLElement, ctx: Ctx): Promise<void> {
 
   // ---- field history on demand
 
+  /** fillHistory (re)loads one open history panel. */
+  const fillHistory = async (panel: HTMLElement, collection: string, row: string): Promise<void> => {
+    panel.setAttribute("aria-busy", "true");
+    try {
+      const q = new URLSearchParams({ collection, row });
+      const hist = await ctx.api.get<HistoryAnswer>(`${famURL}/history?${q}`);
+      replace(panel, historyTable(hist));
+    } catch (err) {
+      replace(panel, errorBox(err));
+    } finally {
+      panel.removeAttribute("aria-busy");
+    }
+  };
+
   const historyButton = (collection: string, row: string, what: string): HTMLElement[] => {
     const key = `${collection}/${row}`;
     const panelId = `hist-${collection}-${row}`;
@@ -179,15 +193,7 @@ export async function renderCase(root: HTMLElement, ctx: Ctx): Promise<void> {
         btn.after(panel);
         btn.setAttribute("aria-expanded", "true");
         btn.textContent = t("Geschiedenis verbergen", "Hide history");
-        try {
-          const q = new URLSearchParams({ collection, row });
-          const hist = await ctx.api.get<HistoryAnswer>(`${famURL}/history?${q}`);
-          replace(panel, historyTable(hist));
-        } catch (err) {
-          replace(panel, errorBox(err));
-        } finally {
-          panel.removeAttribute("aria-busy");
-        }
+        await fillHistory(panel, collection, row);
       } }, open ? t("Geschiedenis verbergen", "Hide history") : t("Geschiedenis", "History"));
     return open ? [btn, open] : [btn];
   };
@@ -199,11 +205,6 @@ export async function renderCase(root: HTMLElement, ctx: Ctx): Promise<void> {
     };
     const fields = (hist.fields ?? []).filter((f) => !["family_id", "trajectory_id", "region", "referral_id"].includes(f.field) || f.entries.length > 1);
     if (!fields.length) return h("p", { class: "empty" }, t("Geen geschiedenis.", "No history."));
-    const value = (field: string, v: unknown) => {
-      if (typeof v === "string" && /(^|_)coach_id$/.test(field)) return coachName(coaches, v);
-      if (Array.isArray(v) && field === "co_coach_ids") return v.map((x) => coachName(coaches, String(x))).join(", ") || "—";
-      return show(v);
-    };
     return h("table", { class: "history-table" },
       h("thead", null, h("tr", null, ...[t("Veld", "Field"), t("Geschreven", "Written"), t("Door, toestel", "By, device"), t("Waarde (oud → nieuw)", "Value (old → new)")]
         .map((x) => h("th", { scope: "col" }, x)))),
@@ -216,6 +217,17 @@ export async function renderCase(root: HTMLElement, ctx: Ctx): Promise<void> {
           e.outcome === "applied" ? null : [" ", badge(t("verloren: ouder", "lost: older"), "warn")]))))));
   };
 
+  /** value shows a field's value: coaches by name, instants and enums readable. */
+  const value = (field: string, v: unknown): string => {
+    if (typeof v === "string" && /(^|_)coach_id$/.test(field)) return coachName(coaches, v);
+    if (Array.isArray(v) && field === "co_coach_ids") return v.map((x) => coachName(coaches, String(x))).join(", ") || "—";
+    if (typeof v === "string" && /_at$/.test(field)) return fmtTime(v);
+    if (typeof v === "string" && /_on$|_date$/.test(field)) return fmtDay(v);
+    if (typeof v === "string" && field === "mode") return enumLabel("mode", v);
+    if (typeof v === "boolean") return v ? t("ja", "yes") : t("nee", "no");
+    return show(v);
+  };
+
   // ---- sections
 
   const caseHeader = (): HTMLElement => {
@@ -225,11 +237,12 @@ export async function renderCase(root: HTMLElement, ctx: Ctx): Promise<void> {
       h("h1", { id: "case-h", tabindex: "-1" }, f.label || t("(zonder naam)", "(no name)")),
       h("p", { class: "tags" },
         badge(enumLabel("trajectory", cf.status), "st-" + cf.status),
+        cf.trajectory ? badge(t("hoofdcoach: ", "lead coach: ") + coachName(coaches, cf.trajectory.lead_coach_id), "info") : null,
         f.municipality ? badge(f.municipality) : null,
         f.language ? badge(t("taal: ", "language: ") + f.language) : null,
         badge(t("laatste contact: ", "last contact: ") + daysAgo(cf.last_contact_at), cf.last_contact_at ? "" : "warn"),
-        cf.conflicts ? badge(t(`${cf.conflicts} conflicten`, `${cf.conflicts} conflicts`), "warn") : null,
-        cf.quarantined ? badge(t(`${cf.quarantined} in quarantaine`, `${cf.quarantined} quarantined`), "bad") : null),
+        cf.conflicts ? badge(cf.conflicts === 1 ? t("1 conflict", "1 conflict") : t(`${cf.conflicts} conflicten`, `${cf.conflicts} conflicts`), "warn") : null,
+        cf.quarantined ? badge(t(`${cf.quarantined} ${cf.quarantined === 1 ? "veld" : "velden"} in quarantaine`, `${cf.quarantined} quarantined ${cf.quarantined === 1 ? "field" : "fields"}`), "bad") : null),
       historyButton("families", f.id, f.label));
   };
 
@@ -472,7 +485,7 @@ export async function renderCase(root: HTMLElement, ctx: Ctx): Promise<void> {
             " · ", t("geschreven ", "written "), fmtTime(q.written_at), " · ", t("ontvangen ", "received "), fmtTime(q.received_at))),
           note ? h("blockquote", null, show(note.value)) : null,
           rest.length ? h("p", { class: "small" }, rest.map((x, i) => [i ? " · " : "", h("span", { class: "muted" }, x.field, ": "),
-            /(^|_)coach_id$/.test(x.field) && typeof x.value === "string" ? coachName(coaches, x.value) : x.field === "mode" ? enumLabel("mode", String(x.value)) : show(x.value)])) : null,
+            value(x.field, x.value)])) : null,
           isCoordinator ? h("div", { class: "actions" },
             h("button", { type: "button", class: "primary", id: "qa-" + q.id, onclick: (e: Event) => decide(items, "accept", e.currentTarget as HTMLButtonElement) }, t("Aanvaarden", "Accept")),
             h("button", { type: "button", id: "qd-" + q.id, onclick: (e: Event) => decide(items, "discard", e.currentTarget as HTMLButtonElement) }, t("Verwerpen", "Discard"))) : null);
@@ -496,6 +509,11 @@ export async function renderCase(root: HTMLElement, ctx: Ctx): Promise<void> {
   const refresh = debounce(async () => {
     try {
       await load();
+      // the history panels the reader opened follow the change too
+      await Promise.all([...openHistory].map(([key, panel]) => {
+        const [collection, row] = key.split("/");
+        return fillHistory(panel, collection, row);
+      }));
       liveNote.textContent = t("Bijgewerkt om ", "Updated at ") + new Date().toLocaleTimeString();
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) {
