@@ -458,8 +458,10 @@ async function renderRules(root: HTMLElement, ctx: Ctx, rs: string): Promise<voi
         h("div", null, h("dt", null, t("Geactiveerd", "Activated")), h("dd", null, fmtDateTimeOr(s.activated_at), " · ", s.activated_by || t("geen gebruiker", "no user"), " · ", sourceName(s.source))),
         h("div", null, h("dt", null, t("Laden", "Load status")), h("dd", null,
           loadErr ? badge(t("fout: de bestanden op schijf zijn geweigerd", "error: the files on disk were rejected"), "error") : badge(t("in orde", "ok"), "ok"))),
-        h("div", null, h("dt", null, t("Tests", "Tests")), h("dd", null, t(`${s.tests_passed} geslaagd, ${s.tests_failed} mislukt`, `${s.tests_passed} passed, ${s.tests_failed} failed`)))),
-      loadErr || diags.length ? h("div", { class: loadErr ? "load-errors error" : "load-errors" },
+        h("div", null, h("dt", null, t("Tests", "Tests")), h("dd", null, loadErr && s.tests_passed + s.tests_failed === 0
+          ? t("niet gelopen: de bestanden compileren niet", "not run: the files do not compile")
+          : t(`${s.tests_passed} geslaagd, ${s.tests_failed} mislukt`, `${s.tests_passed} passed, ${s.tests_failed} failed`)))),
+      loadErr || diags.length ? h("div", { class: loadErr ? "load-errors failed" : "load-errors", role: loadErr ? "alert" : null },
         loadErr ? h("p", null, t(`Geweigerde versie ${short(s.attempted_version)} (${fmtDateTimeOr(s.checked_at)}); de vorige versie blijft actief.`,
           `Rejected version ${short(s.attempted_version)} (${fmtDateTimeOr(s.checked_at)}); the previous version stays active.`)) : null,
         h("ul", { class: "diags" }, diags.map((d) => diagItem(d, showingDisk && inThisFile(d) && d.line > 0)))) : null);
