@@ -26,7 +26,7 @@ web: web-deps
 ## empties node_modules first) runs only when the lock file is newer than the last install,
 ## so a build does not pull node_modules from under a test run in the same tree
 web-deps: clients/web/node_modules/.package-lock.json
-clients/web/node_modules/.package-lock.json: clients/web/package-lock.json clients/web/package.json
+clients/web/node_modules/.package-lock.json: clients/web/package-lock.json
 	cd clients/web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

@@ -164,7 +164,10 @@ export class App {
     try {
       await match.route.render(main, ctx);
     } catch (err) {
-      if (seq === this.seq) replace(main, errorBox(err));
+      if (seq === this.seq) {
+        replace(main, errorBox(err),
+          h("p", null, h("button", { type: "button", class: "retry", onclick: () => this.render({ focus: "main" }) }, t("Opnieuw proberen", "Try again"))));
+      }
     } finally {
       main.removeAttribute("aria-busy");
     }

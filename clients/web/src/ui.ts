@@ -118,14 +118,17 @@ export function notice(kind: NoticeKind, ...text: Child[]): HTMLElement {
  *  A 403 reads as "no access", a 404 as "not found". */
 export function errorBox(err: unknown): HTMLElement {
   const e = err instanceof ApiError ? err : null;
+  const offline = e?.status === 0;
   const title = e?.status === 403 ? t("Geen toegang", "No access")
     : e?.status === 404 ? t("Niet gevonden", "Not found")
-      : e && e.status === 0 ? t("Geen verbinding met de server", "No connection to the server")
+      : offline ? t("Geen verbinding met de server", "No connection to the server")
         : t("Er ging iets mis", "Something went wrong");
+  const text = offline ? t("Controleer de verbinding en probeer het opnieuw.", "Check the connection and try again.")
+    : e ? e.message : err instanceof Error ? err.message : String(err);
   return h("section", { class: "error", role: "alert" },
     h("h2", null, title),
-    h("p", null, e ? e.message : err instanceof Error ? err.message : String(err)),
-    e ? h("p", { class: "code" }, e.code) : null);
+    h("p", null, text),
+    e && !offline ? h("p", { class: "code" }, e.code) : null);
 }
 
 /** loadInto shows loading() in el, awaits fetch, then puts render(data) in

@@ -128,3 +128,41 @@ test("the admin page on a tablet", async () => {
   await sp.goto(page, "/admin");
   await sp.shot(page, "admin-tablet");
 });
+
+test("loading and error states: a slow answer shows loading, a failed one an error, never a blank page", async () => {
+  const page = await sp.page();
+  await sp.login(page, "admin");
+  // Slow: the loading line shows while the accounts are on their way.
+  let release;
+  const held = new Promise((r) => (release = r));
+  await page.route("**/v1/users", async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.evaluate(() => { location.hash = "#/admin?q=slow"; });
+  await page.locator("main .loading", { hasText: "Laden…" }).waitFor();
+  assert.equal(await page.locator("main").getAttribute("aria-busy"), "true");
+  release();
+  await page.getByRole("heading", { name: "Accounts en apparaten" }).waitFor();
+  await page.unroute("**/v1/users");
+
+  // The server cannot be reached.
+  await page.route("**/v1/users", (route) => route.abort("connectionrefused"));
+  await sp.goto(page, "/admin?q=offline");
+  await page.getByRole("heading", { name: "Geen verbinding met de server" }).waitFor();
+  await sp.shot(page, "admin-offline");
+  await page.unroute("**/v1/users");
+  // "Opnieuw proberen" renders the page again, and now it answers.
+  await page.getByRole("button", { name: "Opnieuw proberen" }).click();
+  await page.getByRole("heading", { name: "Accounts en apparaten" }).waitFor();
+
+  // The server fails.
+  await page.route("**/v1/users", (route) => route.fulfill({ status: 500, contentType: "application/json", body: JSON.stringify({ code: "internal", message: "Interne fout / internal error" }) }));
+  await sp.goto(page, "/admin?q=broken");
+  await page.getByRole("heading", { name: "Er ging iets mis" }).waitFor();
+  assert.match(await page.locator("main .error").textContent(), /Interne fout/);
+  await page.unroute("**/v1/users");
+  // And the page comes back once the server answers again.
+  await sp.goto(page, "/admin");
+  await page.getByRole("heading", { name: "Accounts en apparaten" }).waitFor();
+});

@@ -30,7 +30,14 @@
 //   });
 //
 // Also on sp: url (the server's base URL), dataDir, rulesDir (the temp copy; edit it
-// freely), password (the demo password), serverLog() (what the server printed).
+// freely), password (the demo password), serverLog() (what the server printed),
+// settle(page) (waits until the shell's <main> is no longer aria-busy and shows no
+// .loading; login and goto call it — a page that loads parts later should mark them
+// aria-busy or .loading while it waits, or the test waits for what it expects).
+//
+// npm test runs two test files at a time (--test-concurrency=2), each with its own
+// server and browser; tests inside a file run one after another and share that
+// server, so a test must not rely on data another test of the file changes.
 //
 // Environment: SAMENPLAN_BIN (the binary), CHROMIUM (the browser), SAMENPLAN_TEST_PORTS
 // ("18100-18149": pick the port from this range instead of one the kernel offers),
@@ -38,7 +45,7 @@
 // SAMENPLAN_TEST_KEEP=1 (keep the temp dirs), HEADFUL=1 (show the browser, needs a display).
 import { after, afterEach, before } from "node:test";
 import { spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, openSync, closeSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, openSync, closeSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -100,6 +107,7 @@ export class Harness {
 
   async start() {
     const bin = resolve(webDir, process.env.SAMENPLAN_BIN ?? "../../bin/samenplan");
+    if (!existsSync(bin)) throw new Error(`no samenplan binary at ${bin}: run \`make build\` first (or set SAMENPLAN_BIN)`);
     const prefix = process.env.SAMENPLAN_TEST_TMP ?? join(tmpdir(), "samenplan-web-");
     mkdirSync(dirname(prefix), { recursive: true });
     this.#tmp = mkdtempSync(prefix);
