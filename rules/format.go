@@ -455,11 +455,20 @@ func (s *src) param(k, v *yaml.Node) *param {
 		s.errf(k, CodeSchema, k.Value, "param name %q must be lower case letters, digits and _ and start with a letter", k.Value)
 		return nil
 	}
-	pf := s.fields(v, k.Value, "value", "label", "label_en")
+	pf := s.fields(v, k.Value, "value", "label", "label_en", "report")
 	if !s.need(v, pf, k.Value, "value", "label") {
 		return nil
 	}
 	p := &param{name: k.Value, key: k, label: s.str(pf["label"], k.Value), labelEN: s.str(pf["label_en"], k.Value)}
+	if f, ok := pf["report"]; ok {
+		// report: true marks a figure the reports read (a yearly target
+		// that is a floor, not a check): no expression needs to use it.
+		if f.val.Kind != yaml.ScalarNode || f.val.Tag != "!!bool" {
+			s.errf(f.val, CodeSchema, k.Value, "report: expected true or false, found %s", kindName(f.val))
+			return nil
+		}
+		p.used = f.val.Value == "true"
+	}
 	val := pf["value"].val
 	if val.Kind != yaml.ScalarNode {
 		s.errf(val, CodeSchema, k.Value, "value: expected a number, yes/no or text, found %s", kindName(val))

@@ -180,3 +180,18 @@ func TestDiagnostic_StringIsFileLineColIDMessage(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestLint_AReportParamNeedsNoExpression(t *testing.T) {
+	report := intakeWith("  target: {value: 200, label: Jaardoel, report: true}\n", "    - {id: a, label: A, when: referral.crisis}\n")
+	reg, diags := CompileRegion("testland", "testland", minimalFiles(map[string]string{RulesetIntake: report}))
+	if reg == nil || len(diags) != 0 {
+		t.Fatalf("a report param: region %v, findings:\n%s", reg != nil, diagLines(diags))
+	}
+	if v, ok := reg.ParamNumber(RulesetIntake, "target"); !ok || v != 200 {
+		t.Fatalf("report param reads %v, %v", v, ok)
+	}
+	bad := intakeWith("  target: {value: 200, label: Jaardoel, report: yes please}\n", "    - {id: a, label: A, when: referral.crisis}\n")
+	if reg, diags := CompileRegion("testland", "testland", minimalFiles(map[string]string{RulesetIntake: bad})); reg != nil || !HasErrors(diags) {
+		t.Fatalf("report: with text was accepted:\n%s", diagLines(diags))
+	}
+}

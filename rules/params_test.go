@@ -20,8 +20,11 @@ func TestParams_ShippedCapacityParamsAreReadable(t *testing.T) {
 			t.Errorf("kempen %s: got %v (%v), want %v", tc.name, got, ok, tc.want)
 		}
 	}
-	if _, ok := set.Regions["maasland"].ParamNumber(RulesetCapacity, "yearly_trajectories"); ok {
-		t.Error("maasland has no yearly_trajectories in capacity.yaml, yet ParamNumber found one")
+	if got, ok := set.Regions["maasland"].ParamNumber(RulesetCapacity, "yearly_trajectories"); !ok || got != 200 {
+		t.Errorf("maasland yearly_trajectories (a report param): got %v (%v), want 200", got, ok)
+	}
+	if _, ok := set.Regions["maasland"].ParamNumber(RulesetCapacity, "mandated_reserve"); ok {
+		t.Error("maasland has no mandated_reserve in capacity.yaml, yet ParamNumber found one")
 	}
 	ps := kempen.Params(RulesetCapacity)
 	if len(ps) != 3 || ps[1] != (Param{Name: "yearly_trajectories", Value: 200, Label: "Trajecten per jaar", LabelEN: "Trajectories a year"}) {

@@ -308,12 +308,13 @@ func TestIntakeBoard_ReferralLoggedOnADeviceShowsExplainedWithCapacityAndCounter
 		t.Errorf("decisions before any: %+v", b.Decisions)
 	}
 
-	// Maasland's rules have no yearly target: null, not 0.
+	// Maasland's rules have a yearly target (a floor, report: true) and no
+	// mandated reserve: null, not 0.
 	var mb map[string]any
 	if st := we.login("coordinator.m").do("GET", "/v1/regions/maasland/intake", nil, &mb); st != 200 {
 		t.Fatalf("maasland board: %d", st)
 	}
-	if year := mb["year"].(map[string]any); year["target"] != nil || year["mandated_reserve"] != nil {
+	if year := mb["year"].(map[string]any); year["target"] != 200.0 || year["mandated_reserve"] != nil {
 		t.Errorf("maasland year: %v", year)
 	}
 

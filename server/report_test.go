@@ -268,10 +268,11 @@ func TestReport_RolesAndBadParameters(t *testing.T) {
 			t.Errorf("%s: %v", tc.path, body)
 		}
 	}
-	// Maasland's capacity rules have no yearly target: null, not 0.
+	// Maasland's capacity rules have a yearly target (report: true) and no
+	// mandated reserve: null, not 0.
 	var r Report
 	we.login("coordinator.m").do("GET", "/v1/regions/maasland/report", nil, &r)
-	if r.Trajectories.Target != nil || r.Trajectories.MandatedReserve != nil {
+	if r.Trajectories.Target == nil || *r.Trajectories.Target != 200 || r.Trajectories.MandatedReserve != nil {
 		t.Errorf("maasland target %v reserve %v", r.Trajectories.Target, r.Trajectories.MandatedReserve)
 	}
 }

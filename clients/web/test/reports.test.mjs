@@ -120,16 +120,17 @@ test("the signals page lists the region's signals with the rule's label and the 
   assert.deepEqual(sp.pageErrors(tablet), []);
 });
 
-test("a region without targets (maasland) shows its figures without target marks", async () => {
+test("a region with a target but no mandated reserve (maasland) marks only the target", async () => {
   const page = await sp.page();
   await sp.login(page, "coordinator.maasland.demo");
   await sp.goto(page, "/reports");
   const api = await sp.api("coordinator.maasland.demo");
   const r = await api.get("/v1/regions/maasland/report");
-  assert.equal(r.trajectories.target, null);
+  assert.equal(r.trajectories.target, 200);
+  assert.equal(r.trajectories.mandated_reserve, null);
   const chart = page.locator("svg#chart-started");
   await chart.waitFor();
-  assert.equal(await chart.locator("line.target").count(), 0);
+  assert.equal(await chart.locator("line.target").count(), 1, "the yearly target only: no reserve, no ceiling");
   assert.ok((await chart.getAttribute("aria-label")).includes(`Gestart: ${r.trajectories.started}`));
   assert.ok(!(await page.locator("main").textContent()).includes("kempen"), "nothing of kempen");
   await sp.shot(page, "reports-maasland");
