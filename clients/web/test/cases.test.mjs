@@ -9,9 +9,6 @@ import { randomUUID } from "node:crypto";
 import { useHarness } from "./harness.mjs";
 
 const sp = useHarness();
-// The case pages hold the live event stream open: settle on the page's own
-// loading indicators, not on network idle.
-sp.settle = (page) => page.waitForFunction(() => !document.querySelector("main .loading, main [aria-busy=true]"), null, { timeout: 10_000 }).catch(() => {});
 
 /** A coach's device, as the sync protocol (docs/protocol.md) has it. */
 class Device {

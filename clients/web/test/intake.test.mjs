@@ -4,13 +4,16 @@
 // ineligible start that needs a reason, earlier weeks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { useHarness } from "./harness.mjs";
 
 const sp = useHarness();
-// These pages hold the live event stream (GET /v1/events) open, so the network
-// never goes idle and the harness's networkidle wait would always time out:
-// settle on the pages' own loading indicators instead.
-sp.settle = (page) => page.waitForFunction(() => !document.querySelector("main .loading, main [aria-busy=true]"), null, { timeout: 10_000 });
+
+function uuid7() {
+  const ms = Date.now().toString(16).padStart(12, "0");
+  const r = randomUUID().replace(/-/g, "");
+  return `${ms.slice(0, 8)}-${ms.slice(8)}-7${r.slice(13, 16)}-${"89ab"[Number.parseInt(r[16], 16) & 3]}${r.slice(17, 20)}-${r.slice(20, 32)}`;
+}
 
 async function openBoard(page) {
   await sp.login(page, "coordinator.kempen.demo");
@@ -49,6 +52,20 @@ test("the coordinator starts a referral with the suggested coach and sees the tr
   await page.locator("#decisions tbody tr").first().waitFor();
   assert.match(await page.locator("#decisions tbody tr").first().innerText(), new RegExp(`${family}[\\s\\S]*${suggested}`));
   assert.equal(await page.locator("ol.referrals li.referral").count(), before - 1);
+
+  // her own decision's echo on the event stream does not ask for a refresh
+  await page.waitForTimeout(1500);
+  assert.equal(await page.locator("#board-refresh").count(), 0);
+  // a referral logged elsewhere (the permanence line, through a device) is offered as a refresh, not drawn under the coordinator's hands
+  const coach = await sp.api("coach2.kempen.demo");
+  const famId = (await (await sp.api("coordinator.kempen.demo")).get("/v1/families?region=kempen&status=none&limit=1")).items[0].family_id;
+  const rid = uuid7();
+  const hlc = (i) => `${Date.now()}-${i.toString(16).padStart(4, "0")}-${coach.deviceId}`;
+  const fields = { region: "kempen", family_id: famId, received_on: new Date().toISOString().slice(0, 10), channel: "permanentie", question: "Live aanmelding", articulated: true, consent: true };
+  const pushed = await coach.post("/v1/sync/push", { device_id: coach.deviceId, batch_id: uuid7(), schema_version: 1,
+    changes: Object.entries(fields).map(([field, value], i) => ({ collection: "referrals", id: rid, field, value, hlc: hlc(i) })) });
+  assert.equal(pushed.rejected.length, 0, JSON.stringify(pushed));
+  await page.locator("#board-refresh").waitFor({ timeout: 8_000 });
 
   // the new trajectory on its case page
   await page.locator(".flash.ok a").click();
@@ -106,6 +123,30 @@ test("a capacity refusal shows its checks and can be overridden with a reason", 
   await inel.locator("textarea[name=reason]").fill("Crisishulp nodig: doorgegeven aan het crisismeldpunt.");
   await inel.locator("button[type=submit]").click();
   await page.locator("#decisions tbody tr", { hasText: "Crisishulp nodig" }).waitFor();
+
+  // redirect (to whom is required) and consult only
+  const next = page.locator("li.referral.eligible").first();
+  await next.locator("input[name=kind][value=redirect]").check();
+  await next.locator("button[type=submit]").click();
+  await next.locator(".form-msg").getByText("naar wie").waitFor();
+  await next.locator("input[name=redirect_to]").fill("CAW De Kempen, onthaal");
+  await next.locator("button[type=submit]").click();
+  await page.locator("#decisions tbody tr", { hasText: "naar CAW De Kempen, onthaal" }).waitFor();
+  const cons = page.locator("li.referral.eligible").first();
+  await cons.locator("input[name=kind][value=consult]").check();
+  await cons.locator("button[type=submit]").click();
+  await page.locator("#decisions tbody tr .badge.consult").waitFor();
+  assert.deepEqual(sp.pageErrors(page), []);
+});
+
+test("a coach reads the board without decision forms", async () => {
+  const page = await sp.page();
+  await sp.login(page, "coach1.kempen.demo");
+  await sp.goto(page, "/intake");
+  await page.locator("#intake-h").waitFor();
+  await page.locator(".capacity tbody tr").first().waitFor();
+  assert.equal(await page.locator("form.decide").count(), 0);
+  assert.equal(await page.locator("ol.referrals h3 a").count(), 0, "coaches open no case pages here");
   assert.deepEqual(sp.pageErrors(page), []);
 });
 

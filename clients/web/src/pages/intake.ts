@@ -114,6 +114,7 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
   const wanted = /^\d{4}-W\d{2}$/.test(ctx.params.week ?? "") ? ctx.params.week : "";
   const offset = Math.max(0, Number(ctx.params.offset) || 0);
   const canDecide = ctx.user.role === "coordinator";
+  const canOpenCases = ctx.user.role === "coordinator" || ctx.user.role === "reviewer"; // the web client's case pages
   const labels = ctx.user.role === "coach" ? Promise.resolve({} as RegionLabels) : regionLabels(ctx, region);
 
   const flash = h("div", { class: "flash", role: "status", tabindex: "-1" });
@@ -157,7 +158,7 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
           board.week !== thisWeek ? h("button", { type: "button", class: "link", id: "week-now", onclick: () => go(thisWeek, 0, "week-input") }, t("Naar deze week", "To this week")) : null),
         h("p", { class: "muted" }, t("Van", "From"), " ", fmtDay(board.from), " ", t("tot", "to"), " ", fmtDay(board.to),
           mon && board.week === thisWeek ? [" · ", t("deze week", "this week")] : null,
-          " · ", t(`${board.total} aanmeldingen, ${board.eligible} in aanmerking`, `${board.total} referrals, ${board.eligible} eligible`))),
+          " · ", t(`${board.total} ${board.total === 1 ? "aanmelding" : "aanmeldingen"}, ${board.eligible} in aanmerking`, `${board.total} ${board.total === 1 ? "referral" : "referrals"}, ${board.eligible} eligible`))),
       h("div", { class: "board-grid" },
         h("div", { class: "board-main" },
           h("section", { "aria-labelledby": "ref-h" },
@@ -196,7 +197,7 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
     return h("li", { class: "referral " + (e?.eligible ? "eligible" : "ineligible"), id: "card-" + r.id, dataset: { referral: r.id } },
       h("article", { "aria-labelledby": hid },
         h("header", null,
-          h("h3", { id: hid }, r.family ? h("a", { href: `#/cases/${encodeURIComponent(r.family.id)}` }, name) : name),
+          h("h3", { id: hid }, r.family && canOpenCases ? h("a", { href: `#/cases/${encodeURIComponent(r.family.id)}` }, name) : name),
           h("div", { class: "tags" },
             e ? (e.eligible ? badge(t("in aanmerking", "eligible"), "ok") : badge(t("niet in aanmerking", "not eligible"), "bad")) : badge(t("geen regels", "no rules"), "warn"),
             e ? badge(t(`prioriteit ${e.priority}`, `priority ${e.priority}`), "prio") : null,
@@ -337,9 +338,20 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
   root.querySelector("#intake-h")!.textContent = `${t("Intake", "Intake")} — ${t("week", "week")} ${board!.week.replace("-W", " W")}`;
 
   // Live: a referral decided or added elsewhere. The board is not redrawn
-  // under the coordinator's hands: a notice offers to refresh it.
-  live(ctx, debounce(() => {
-    replace(stale, t("Er is iets gewijzigd sinds deze weergave. ", "Something changed since this view. "),
+  // under the coordinator's hands: when the week's board really differs
+  // from the one shown (not merely the echo of her own decision), a notice
+  // offers to refresh it.
+  const shape = (b: Board) => JSON.stringify([b.total, b.referrals.map((r) => [r.id, r.eligibility?.priority, r.eligibility?.eligible]), (b.decisions ?? []).map((d) => d.id),
+    b.coaches.map((c) => [c.coach_id, c.active_families])]);
+  live(ctx, debounce(async () => {
+    try {
+      const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset), week: board.week });
+      const fresh = await ctx.api.get<Board>(`/v1/regions/${encodeURIComponent(region)}/intake?${q}`);
+      if (shape(fresh) === shape(board)) return;
+    } catch {
+      // unsure: offer the refresh
+    }
+    replace(stale, t("Het bord is gewijzigd sinds deze weergave. ", "The board changed since this view. "),
       h("button", { type: "button", id: "board-refresh", onclick: async () => {
         replace(stale);
         try {
@@ -349,7 +361,7 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
         }
         root.querySelector<HTMLElement>("#intake-h")?.focus();
       } }, t("Vernieuwen", "Refresh")));
-  }, 400));
+  }, 600));
 }
 
 function ruleLabel(e: Explained, id: string): string {
@@ -421,7 +433,7 @@ function decisionsSection(b: Board, coaches: Coach[], ctx: Ctx): HTMLElement {
           .map((x) => h("th", { scope: "col" }, x)))),
         h("tbody", null, ds.map((d) => h("tr", { dataset: { referral: d.referral_id } },
           h("td", null, fmtTime(d.decided_at)),
-          h("td", null, d.family_id ? h("a", { href: `#/cases/${encodeURIComponent(d.family_id)}` }, familyLabels.get(d.family_id) ?? t("dossier openen", "open the case")) : "—"),
+          h("td", null, d.family_id && ctx.user.role !== "coach" ? h("a", { href: `#/cases/${encodeURIComponent(d.family_id)}` }, familyLabels.get(d.family_id) ?? t("dossier openen", "open the case")) : familyLabels.get(d.family_id) ?? "—"),
           h("td", null, badge(enumLabel("decision", d.kind), d.kind), d.mandated ? h("span", { class: "muted" }, " · ", t("gemandateerd", "mandated")) : null),
           h("td", null,
             d.kind === "start" ? [coachName(coaches, d.coach_id), (d.co_coach_ids ?? []).length ? " + " + (d.co_coach_ids ?? []).map((id) => coachName(coaches, id)).join(", ") : ""] : null,

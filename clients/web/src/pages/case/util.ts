@@ -123,7 +123,7 @@ const ENUMS: Record<string, Record<string, [string, string]>> = {
   kind: { informal: ["informeel", "informal"], professional: ["professioneel", "professional"], volunteer: ["vrijwilliger", "volunteer"] },
   goal: { open: ["open", "open"], in_progress: ["bezig", "in progress"], achieved: ["bereikt", "achieved"], dropped: ["losgelaten", "dropped"] },
   referral: { open: ["open", "open"], started: ["gestart", "started"], declined: ["afgewezen", "declined"], redirected: ["doorverwezen", "redirected"], consult_only: ["enkel consult", "consult only"] },
-  decision: { start: ["start", "start"], decline: ["afwijzen", "decline"], redirect: ["doorverwijzen", "redirect"], consult: ["enkel consult", "consult only"] },
+  decision: { start: ["gestart", "started"], decline: ["afgewezen", "declined"], redirect: ["doorverwezen", "redirected"], consult: ["enkel consult", "consult only"] },
   severity: { info: ["info", "info"], warning: ["waarschuwing", "warning"], critical: ["kritiek", "critical"] },
   coachRole: { lead: ["hoofdcoach", "lead coach"], co: ["co-coach", "co-coach"], co_coach: ["co-coach", "co-coach"] },
 };
