@@ -181,3 +181,14 @@ test("an unknown page says so instead of showing nothing", async () => {
   await sp.goto(page, "/nowhere");
   await page.getByRole("heading", { name: "Niet gevonden" }).waitFor();
 });
+
+test("two tabs share the session: logging out in one sends the other to login", async () => {
+  const page = await sp.page();
+  await sp.login(page, "coordinator.kempen.demo");
+  const other = await page.context().newPage();
+  await other.goto(sp.url + "/#/signals");
+  await other.locator("header.top nav").waitFor();
+  await page.getByRole("button", { name: "Afmelden" }).click();
+  await other.locator("#username").waitFor();
+  await other.getByText("Je bent afgemeld.").waitFor();
+});
