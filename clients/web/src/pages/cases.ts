@@ -2,12 +2,12 @@
 // the case page (src/pages/case/page.ts). Both follow the server's events
 // and re-fetch what changed, without a reload.
 import type { Ctx, Route } from "../app";
-import { errorBox, loading } from "../ui";
+import { loading } from "../ui";
 import { h, replace } from "../dom";
 import { label, t } from "../i18n";
 import { renderCase } from "./case/page";
 import { debounce, live } from "./case/live";
-import { Coach, badge, coachName, daysAgo, enumLabel, fmtDay, pager, regionCoaches } from "./case/util";
+import { Coach, badge, failed, coachName, daysAgo, enumLabel, fmtDay, pager, regionCoaches } from "./case/util";
 
 export interface CaseSummary {
   family_id: string;
@@ -111,7 +111,7 @@ async function renderList(root: HTMLElement, ctx: Ctx): Promise<void> {
       if (my !== seq) return;
       drawList(list);
     } catch (err) {
-      if (my === seq) replace(results, errorBox(err));
+      if (my === seq) replace(results, failed(err, () => void load()));
     } finally {
       if (my === seq) results.removeAttribute("aria-busy");
     }

@@ -329,12 +329,7 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
   replace(root,
     h("h1", { id: "intake-h", tabindex: "-1" }, t("Intake", "Intake"), " — ", t("week", "week"), " ", wanted || "…"),
     flash, stale, body);
-  try {
-    await load();
-  } catch (err) {
-    replace(body, errorBox(err));
-    return;
-  }
+  await load(); // a failure is the shell's error box with its retry
   root.querySelector("#intake-h")!.textContent = `${t("Intake", "Intake")} — ${t("week", "week")} ${board!.week.replace("-W", " W")}`;
 
   // Live: a referral decided or added elsewhere. The board is not redrawn

@@ -10,7 +10,7 @@ import { h, replace } from "../../dom";
 import { label, t } from "../../i18n";
 import { debounce, live } from "./live";
 import {
-  Coach, RegionLabels, badge, coachName, confirmDialog, daysAgo, enumLabel, errorText, fmtDay, fmtTime, hlcTime,
+  Coach, RegionLabels, badge, coachName, failed, confirmDialog, daysAgo, enumLabel, errorText, fmtDay, fmtTime, hlcTime,
   regionCoaches, regionLabel, regionLabels, workRegion,
 } from "./util";
 
@@ -498,7 +498,8 @@ export async function renderCase(root: HTMLElement, ctx: Ctx): Promise<void> {
   try {
     await load();
   } catch (err) {
-    replace(content, errorBox(err), h("p", null, h("a", { href: "#/cases" }, "← ", t("Alle dossiers", "All cases"))));
+    replace(content, err instanceof ApiError && err.status === 404 ? errorBox(err) : failed(err, () => ctx.navigate(`/cases/${encodeURIComponent(id)}`)),
+      h("p", null, h("a", { href: "#/cases" }, "← ", t("Alle dossiers", "All cases"))));
     return;
   } finally {
     content.removeAttribute("aria-busy");

@@ -5,7 +5,7 @@ import type { Ctx } from "../../app";
 import { ApiError } from "../../api";
 import { h } from "../../dom";
 import { label, t } from "../../i18n";
-import { confirmDialog as uiConfirm, fmtDate, fmtDateTime, pager as uiPager } from "../../ui";
+import { confirmDialog as uiConfirm, errorBox, fmtDate, fmtDateTime, pager as uiPager } from "../../ui";
 
 export interface Coach {
   id: string;
@@ -216,4 +216,11 @@ export function errorText(err: unknown): string {
 
 export function badge(text: string, tone = ""): HTMLElement {
   return h("span", { class: "badge " + tone }, text);
+}
+
+/** failed is an error box with a retry button (the page stays, only its
+ *  failed part is fetched again). */
+export function failed(err: unknown, retry: () => void): HTMLElement {
+  return h("div", { class: "failed" }, errorBox(err),
+    h("p", null, h("button", { type: "button", class: "retry", onclick: retry }, t("Opnieuw proberen", "Try again"))));
 }
