@@ -166,3 +166,33 @@ test("loading and error states: a slow answer shows loading, a failed one an err
   await sp.goto(page, "/admin");
   await page.getByRole("heading", { name: "Accounts en apparaten" }).waitFor();
 });
+
+test("the admin disables an account (its devices are revoked) and enables it again", async () => {
+  const admin = await sp.api("admin");
+  const u = await admin.post("/v1/users", {
+    username: "leaving.kempen.test", display_name: "Vertrekkende coach", role: "coach", regions: ["kempen"],
+    organisation: "", fte: 1, volunteer: false, password: "a-long-test-password",
+  });
+  const coach = await sp.api("leaving.kempen.test", "a-long-test-password");
+
+  const page = await sp.page();
+  await sp.login(page, "admin");
+  await sp.goto(page, `/admin/users/${u.id}`);
+  await page.getByRole("button", { name: "Account uitschakelen" }).click();
+  await page.getByRole("dialog", { name: "Account uitschakelen?" }).getByRole("button", { name: "Uitschakelen" }).click();
+  await page.getByText("Account leaving.kempen.test is uitgeschakeld").waitFor();
+  assert.match(await page.locator("#account-status").textContent(), /uitgeschakeld/);
+  await page.locator(`tr[data-device="${coach.deviceId}"].revoked`).waitFor();
+  assert.equal((await coach.request("GET", "/v1/me")).status, 401);
+  await assert.rejects(sp.api("leaving.kempen.test", "a-long-test-password"), (e) => e.status === 401);
+
+  await page.getByRole("button", { name: "Account weer inschakelen" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Inschakelen" }).click();
+  await page.getByText("is weer ingeschakeld").waitFor();
+  await sp.api("leaving.kempen.test", "a-long-test-password"); // logs in again
+
+  // Her own account: the admin cannot disable it.
+  const me = (await admin.get("/v1/me")).id;
+  await sp.goto(page, `/admin/users/${me}`);
+  assert.ok(await page.getByRole("button", { name: "Account uitschakelen" }).isDisabled());
+});

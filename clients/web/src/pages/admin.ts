@@ -176,6 +176,37 @@ async function renderAccount(root: HTMLElement, ctx: Ctx): Promise<void> {
     return b;
   };
 
+  // Disabling an account revokes every device of it (server side); an admin
+  // cannot disable her own account.
+  const self = user.id === ctx.user.id;
+  const toggle = h("button", { type: "button", id: "account-toggle", class: user.disabled ? null : "danger-outline", disabled: self ? true : null,
+    title: self ? t("Je eigen account kan je niet uitschakelen.", "You cannot disable your own account.") : null },
+  user.disabled ? t("Account weer inschakelen", "Enable account") : t("Account uitschakelen", "Disable account"));
+  toggle.addEventListener("click", async () => {
+    const disable = !user.disabled;
+    const ok = await confirmDialog(disable
+      ? {
+        title: t("Account uitschakelen?", "Disable this account?"),
+        message: h("p", null, t(
+          `${user.username} kan daarna niet meer aanmelden, en al zijn apparaten worden ingetrokken (ze wissen hun gegevens bij de volgende verbinding). Het account blijft bestaan en kan weer ingeschakeld worden.`,
+          `${user.username} can no longer log in, and all of the account's devices are revoked (they wipe their data when they next connect). The account stays and can be enabled again.`)),
+        confirm: t("Uitschakelen", "Disable"), danger: true,
+      }
+      : {
+        title: t("Account weer inschakelen?", "Enable this account again?"),
+        message: h("p", null, t(`${user.username} kan weer aanmelden, met een nieuw apparaat.`, `${user.username} can log in again, with a new device.`)),
+        confirm: t("Inschakelen", "Enable"),
+      });
+    if (!ok) return;
+    const done = await busy(toggle, () => ctx.api.patch(`/v1/users/${encodeURIComponent(user.id)}`, { disabled: disable }), status);
+    if (done === undefined) return;
+    ctx.navigate(`/admin/users/${encodeURIComponent(user.id)}?done=${disable ? "disabled" : "enabled"}`);
+  });
+  const doneNotice = ctx.params.done === "disabled" ? notice("ok", t(`Account ${user.username} is uitgeschakeld; zijn apparaten zijn ingetrokken.`, `Account ${user.username} is disabled; its devices are revoked.`))
+    : ctx.params.done === "enabled" ? notice("ok", t(`Account ${user.username} is weer ingeschakeld.`, `Account ${user.username} is enabled again.`))
+      : null;
+  if (doneNotice) status.append(doneNotice);
+
   replace(root,
     h("p", { class: "back" }, h("a", { href: "#/admin" }, "← ", t("Alle accounts", "All accounts"))),
     h("h1", null, user.display_name || user.username, " ", h("span", { class: "muted" }, user.username)),
@@ -185,7 +216,8 @@ async function renderAccount(root: HTMLElement, ctx: Ctx): Promise<void> {
       h("dt", null, t("Organisatie", "Organisation")), h("dd", null, user.organisation || "—"),
       user.role === "coach" ? [h("dt", null, t("FTE", "FTE")), h("dd", null, fmtNumber(user.fte, 2), user.volunteer ? t(" · vrijwilliger", " · volunteer") : "")] : null,
       h("dt", null, t("Aangemaakt", "Created")), h("dd", null, fmtDateTime(user.created_at)),
-      h("dt", null, t("Status", "Status")), h("dd", null, user.disabled ? badge(t("uitgeschakeld", "disabled"), "error") : badge(t("actief", "active"), "ok"))),
+      h("dt", null, t("Status", "Status")), h("dd", { id: "account-status" }, user.disabled ? badge(t("uitgeschakeld", "disabled"), "error") : badge(t("actief", "active"), "ok"))),
+    h("p", { class: "account-actions" }, toggle),
     status,
     list);
   await load();
