@@ -227,7 +227,8 @@ export class App {
       links.length ? h("nav", { "aria-label": t("Hoofdmenu", "Main menu") }, links) : null,
       h("div", { class: "who" },
         regionPick,
-        h("span", { class: "user" }, user.display_name || user.username, " · ", roleName(user.role)),
+        h("span", { class: "user", title: user.username }, user.display_name || user.username,
+          (user.display_name || "").toLowerCase() === roleName(user.role).toLowerCase() ? null : [" · ", roleName(user.role)]),
         h("button", {
           type: "button", class: "link", id: "lang", lang: currentLang() === "nl" ? "en" : "nl",
           onclick: () => { setLang(currentLang() === "nl" ? "en" : "nl"); this.render({ focus: "#lang" }); },
