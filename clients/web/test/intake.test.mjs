@@ -165,5 +165,16 @@ test("earlier weeks are browsable and keep their week in the address", async () 
   await page.locator("#week-now").click();
   await sp.settle(page);
   await page.waitForFunction((w) => document.querySelector("#week-input")?.value === w, week);
+
+  // the board pages its referrals
+  await sp.goto(page, `/intake?week=${week}&limit=1`);
+  const range = page.locator(".board-main .pager .range");
+  const total = Number(/van (\d+)/.exec(await range.innerText())[1]);
+  assert.ok(total > 1);
+  assert.equal(await page.locator("ol.referrals li.referral").count(), 1);
+  await page.locator(".board-main .pager button.next").click();
+  await page.locator(".board-main .pager .range", { hasText: `2–2 van ${total}` }).waitFor();
+  assert.match(page.url(), /offset=1&limit=1/);
+  assert.equal(await page.locator("#ref-h").evaluate((el) => el === document.activeElement), true);
   assert.deepEqual(sp.pageErrors(page), []);
 });

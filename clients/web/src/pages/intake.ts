@@ -113,6 +113,7 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
   const region = ctx.region;
   const wanted = /^\d{4}-W\d{2}$/.test(ctx.params.week ?? "") ? ctx.params.week : "";
   const offset = Math.max(0, Number(ctx.params.offset) || 0);
+  const limit = Math.min(100, Math.max(1, Number(ctx.params.limit) || PAGE));
   const canDecide = ctx.user.role === "coordinator";
   const canOpenCases = ctx.user.role === "coordinator" || ctx.user.role === "reviewer"; // the web client's case pages
   const labels = ctx.user.role === "coach" ? Promise.resolve({} as RegionLabels) : regionLabels(ctx, region);
@@ -124,11 +125,11 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
 
   const go = (week: string, off = 0, focus = "intake-h") => {
     focusAfter = focus;
-    ctx.navigate(`/intake?week=${encodeURIComponent(week)}${off ? "&offset=" + off : ""}`);
+    ctx.navigate(`/intake?week=${encodeURIComponent(week)}${off ? "&offset=" + off : ""}${limit !== PAGE ? "&limit=" + limit : ""}`);
   };
 
   const load = async (): Promise<void> => {
-    const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
+    const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
     if (wanted) q.set("week", wanted);
     body.setAttribute("aria-busy", "true");
     try {
@@ -162,11 +163,11 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
       h("div", { class: "board-grid" },
         h("div", { class: "board-main" },
           h("section", { "aria-labelledby": "ref-h" },
-            h("h2", { id: "ref-h" }, t("Aanmeldingen", "Referrals")),
+            h("h2", { id: "ref-h", tabindex: "-1" }, t("Aanmeldingen", "Referrals")),
             board.referrals.length === 0
               ? h("p", { class: "empty" }, t("Geen openstaande aanmeldingen in deze week.", "No open referrals this week."))
               : h("ol", { class: "referrals", start: String(board.offset + 1) }, board.referrals.map((r) => referralCard(r, coaches, lab, canDecide))),
-            board.total > board.limit ? pager(board.total, board.limit, board.offset, (o) => go(board.week, o, "ref-h")) : null),
+            board.total > board.limit || board.offset > 0 ? pager(board.total, board.limit, board.offset, (o) => go(board.week, o, "ref-h")) : null),
           decisionsSection(board, coaches, ctx)),
         h("aside", { class: "board-side" },
           yearSection(board),
@@ -338,9 +339,9 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
   // offers to refresh it.
   const shape = (b: Board) => JSON.stringify([b.total, b.referrals.map((r) => [r.id, r.eligibility?.priority, r.eligibility?.eligible]), (b.decisions ?? []).map((d) => d.id),
     b.coaches.map((c) => [c.coach_id, c.active_families])]);
-  live(ctx, debounce(async () => {
+  const check = debounce(async () => {
     try {
-      const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset), week: board.week });
+      const q = new URLSearchParams({ limit: String(limit), offset: String(offset), week: board.week });
       const fresh = await ctx.api.get<Board>(`/v1/regions/${encodeURIComponent(region)}/intake?${q}`);
       if (shape(fresh) === shape(board)) return;
     } catch {
@@ -356,7 +357,12 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
         }
         root.querySelector<HTMLElement>("#intake-h")?.focus();
       } }, t("Vernieuwen", "Refresh")));
-  }, 600));
+  }, 1000);
+  // referrals come and go with referral events, or case events once linked
+  // to a family; a resync may hide anything. Consults do not touch the board.
+  live(ctx, (ev) => {
+    if (ev.type !== "consult") check();
+  });
 }
 
 function ruleLabel(e: Explained, id: string): string {
@@ -368,7 +374,7 @@ function ruleItem(r: Rule, good: boolean, text?: string): HTMLElement {
   return h("li", { class: good ? "pass" : "fail" },
     h("span", { class: "mark", "aria-hidden": "true" }, good ? "✓" : "✗"),
     h("span", { class: "sr-only" }, good ? t("voldaan: ", "holds: ") : t("niet voldaan: ", "fails: ")),
-    label(r) || r.id, text ? h("span", { class: "muted" }, " — ", text) : null);
+    h("span", null, label(r) || r.id, text ? h("span", { class: "muted" }, " — ", text) : null));
 }
 
 /** whyDetails explains a decision: every require, exclude and part. */

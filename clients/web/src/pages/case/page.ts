@@ -240,7 +240,7 @@ export async function renderCase(root: HTMLElement, ctx: Ctx): Promise<void> {
         cf.trajectory ? badge(t("hoofdcoach: ", "lead coach: ") + coachName(coaches, cf.trajectory.lead_coach_id), "info") : null,
         f.municipality ? badge(f.municipality) : null,
         f.language ? badge(t("taal: ", "language: ") + f.language) : null,
-        badge(t("laatste contact: ", "last contact: ") + daysAgo(cf.last_contact_at), cf.last_contact_at ? "" : "warn"),
+        cf.trajectory || cf.last_contact_at ? badge(t("laatste contact: ", "last contact: ") + daysAgo(cf.last_contact_at), cf.last_contact_at ? "" : "warn") : null,
         cf.conflicts ? badge(cf.conflicts === 1 ? t("1 conflict", "1 conflict") : t(`${cf.conflicts} conflicten`, `${cf.conflicts} conflicts`), "warn") : null,
         cf.quarantined ? badge(t(`${cf.quarantined} ${cf.quarantined === 1 ? "veld" : "velden"} in quarantaine`, `${cf.quarantined} quarantined ${cf.quarantined === 1 ? "field" : "fields"}`), "bad") : null),
       historyButton("families", f.id, f.label));
@@ -417,7 +417,8 @@ export async function renderCase(root: HTMLElement, ctx: Ctx): Promise<void> {
           h("p", null, h("strong", null, fmtDay(r.received_on)), " · ", regionLabel(labels, "referral_channels", r.channel), " · ", badge(enumLabel("referral", r.status), "ref-" + r.status),
             r.eligibility ? [" ", r.eligibility.eligible ? badge(t("in aanmerking", "eligible"), "ok") : badge(t("niet in aanmerking", "not eligible"), "bad")] : null),
           r.question ? h("p", { class: "muted small" }, r.question) : null,
-          r.outcome_reason ? h("p", { class: "small" }, t("Uitkomst: ", "Outcome: "), r.outcome_reason) : null))));
+          r.outcome_reason ? h("p", { class: "small" }, t("Uitkomst: ", "Outcome: "), r.outcome_reason) : null,
+          r.status === "open" ? h("p", { class: "small" }, h("a", { href: "#/intake" }, t("Naar het intakebord", "To the intake board"))) : null))));
   };
 
   const conflictsSection = (): HTMLElement => {
