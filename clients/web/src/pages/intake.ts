@@ -216,7 +216,7 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
         e && !e.eligible ? h("p", { class: "reasons" }, h("strong", null, t("Niet in aanmerking: ", "Not eligible: ")),
           (e.reasons ?? []).map((id) => ruleLabel(e, id)).join("; ")) : null,
         e ? whyDetails(e) : null,
-        r.suggestion && r.suggestion.coach_id ? h("p", { class: "suggestion" }, t("Voorstel: ", "Suggested: "), h("strong", null, r.suggestion.display_name), " — ", r.suggestion.reason) : null,
+        r.suggestion && r.suggestion.coach_id ? h("p", { class: "suggestion", title: r.suggestion.reason }, t("Voorstel: ", "Suggested: "), h("strong", null, r.suggestion.display_name), " — ", suggestionWhy(r, coaches)) : null,
         canDecide ? decisionForm(r, coaches) : null));
   };
 
@@ -363,6 +363,22 @@ async function renderBoard(root: HTMLElement, ctx: Ctx): Promise<void> {
   live(ctx, (ev) => {
     if (ev.type !== "consult") check();
   });
+}
+
+/** suggestionWhy says why a coach is suggested, in the reader's language
+ *  (the server's reason is Dutch / English in one string). */
+function suggestionWhy(r: Referral, coaches: Coach[]): string {
+  const sg = r.suggestion!;
+  // the places left once the suggestions above this one took theirs (the server's count), else the coach's
+  const m = /(\d+) (vrije plaats|free place)/.exec(sg.reason);
+  const free = m ? Number(m[1]) : coaches.find((c) => c.id === sg.coach_id)?.free;
+  const places = free == null ? "" : free === 1 ? t("; 1 vrije plaats", "; 1 free place") : t(`; ${free} vrije plaatsen`, `; ${free} free places`);
+  switch (sg.basis) {
+    case "municipality": return t(`coacht al een gezin in ${r.family?.municipality || r.municipality}`, `already coaches a family in ${r.family?.municipality || r.municipality}`) + places;
+    case "language": return t(`coacht al een gezin met taal ${r.family?.language ?? ""}`, `already coaches a family speaking ${r.family?.language ?? ""}`) + places;
+    case "free_places": return t("de meeste vrije plaatsen", "the most free places") + places;
+    default: return sg.reason;
+  }
 }
 
 function ruleLabel(e: Explained, id: string): string {
