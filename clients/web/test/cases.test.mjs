@@ -114,10 +114,18 @@ test("a coach's contact appears live; a reassignment shows the new lead, the evi
 
   const page = await sp.page();
   await sp.login(page, "coordinator.kempen.demo");
-  await sp.goto(page, "/cases/" + fam.family_id);
-  await page.locator("#case-h").waitFor();
+  // the list follows too: the family's last contact becomes today
+  await sp.goto(page, "/cases?q=" + encodeURIComponent(fam.label) + "&coach=" + coach1.coach_id);
+  const row = page.locator(`#case-table tr[data-family="${fam.family_id}"]`);
+  await row.waitFor();
   await page.evaluate(() => { window.__sameDocument = true; });
   await page.waitForTimeout(300); // the event stream is connected
+  await dev.contact(fam.trajectory_id, coach1.coach_id, "Kort telefonisch contact " + randomUUID().slice(0, 8));
+  await row.getByText("vandaag").waitFor({ timeout: 8_000 });
+  await row.locator("a").click();
+  await page.locator("#case-h").waitFor();
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, "no reload");
+  await page.waitForTimeout(300); // the case page's event stream is connected
 
   // live: the coach's device pushes a contact
   const note = "Huisbezoek (live test): moeder toont het nieuwe weekschema " + randomUUID().slice(0, 8);

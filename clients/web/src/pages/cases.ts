@@ -118,6 +118,9 @@ async function renderList(root: HTMLElement, ctx: Ctx): Promise<void> {
   };
 
   const drawList = (list: CaseList) => {
+    // a live refresh keeps the reader's place: the focused case link stays focused
+    const active = document.activeElement as HTMLElement | null;
+    const focusFamily = active && results.contains(active) ? active.closest<HTMLElement>("tr[data-family]")?.dataset.family : undefined;
     const from = list.total ? list.offset + 1 : 0;
     count.textContent = t(`${list.total} dossiers`, `${list.total} cases`) + (list.total > list.limit ? t(` — ${from} tot ${Math.min(list.offset + list.limit, list.total)}`, ` — ${from} to ${Math.min(list.offset + list.limit, list.total)}`) : "");
     replace(results,
@@ -146,6 +149,7 @@ async function renderList(root: HTMLElement, ctx: Ctx): Promise<void> {
         apply(o);
         document.getElementById("cases-h")?.focus();
       }) : null);
+    if (focusFamily) results.querySelector<HTMLElement>(`tr[data-family="${CSS.escape(focusFamily)}"] a`)?.focus();
   };
 
   replace(root,
@@ -162,5 +166,5 @@ async function renderList(root: HTMLElement, ctx: Ctx): Promise<void> {
   await load();
 
   // Live: any case of the region changed — re-fetch the page quietly.
-  live(ctx, debounce(() => void load(true), 500));
+  live(ctx, debounce(() => void load(true), 1000));
 }
