@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -35,6 +36,13 @@ type Decision struct {
 	DecidedAt      string          `json:"decided_at"`  // RFC 3339, UTC
 	DecidedBy      string          `json:"decided_by"`  // user id
 	Seq            int64           `json:"seq"`         // change_log seq of the write
+
+	// Names for the pages, filled in when a week's decisions are answered
+	// (not stored): the family's label from the read model and the
+	// deciding user's and the lead coach's display names.
+	FamilyLabel   string `json:"family_label,omitempty"`
+	DecidedByName string `json:"decided_by_name,omitempty"`
+	CoachName     string `json:"coach_name,omitempty"`
 }
 
 // Decision kinds.
@@ -113,7 +121,33 @@ func (s *Server) decisionsBetween(ctx context.Context, region string, from, to r
 // decisionsOfWeek returns the decisions recorded for week ("2026-W48") in
 // region, newest first.
 func (s *Server) decisionsOfWeek(ctx context.Context, region, week string) ([]Decision, error) {
-	return s.queryDecisions(ctx, region, `WHERE week = ? ORDER BY id DESC`, week)
+	ds, err := s.queryDecisions(ctx, region, `WHERE week = ? ORDER BY id DESC`, week)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	name := func(id string) string {
+		if id == "" {
+			return ""
+		}
+		if n, ok := names[id]; ok {
+			return n
+		}
+		n := ""
+		if u, err := s.cfg.Auth.GetUser(ctx, id); err == nil {
+			n = cmp.Or(u.DisplayName, u.Username)
+		}
+		names[id] = n
+		return n
+	}
+	for i := range ds {
+		d := &ds[i]
+		if cs, ok := s.cfg.View.Case(d.FamilyID); ok && cs.Region() == region {
+			d.FamilyLabel = cs.Family.Label
+		}
+		d.DecidedByName, d.CoachName = name(d.DecidedBy), name(d.CoachID)
+	}
+	return ds, nil
 }
 
 // decisionExists reports whether referral already has a decision, inside tx.

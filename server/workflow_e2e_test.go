@@ -302,7 +302,10 @@ func TestE2E_Workflow_DeclineNeedsAReasonAndReachesTheDevice(t *testing.T) {
 	if st := coord.do("GET", "/v1/regions/kempen/intake/decisions", nil, &week); st != http.StatusOK {
 		t.Fatalf("decisions: %d", st)
 	}
-	if !slices.ContainsFunc(week.Items, func(d Decision) bool { return d.ReferralID == ref && d.Kind == "decline" && d.Reason == reason }) {
+	if !slices.ContainsFunc(week.Items, func(d Decision) bool {
+		return d.ReferralID == ref && d.Kind == "decline" && d.Reason == reason &&
+			d.FamilyLabel == "Gezin Zonnedauw" && d.DecidedByName == "coordinator.k"
+	}) {
 		t.Fatalf("this week's decisions lack the decline: %+v", week.Items)
 	}
 	if _, declined := reportStarted(t, coord); declined != declinedBefore+1 {
