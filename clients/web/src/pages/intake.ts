@@ -58,6 +58,8 @@ interface Decision {
   capacity: CapacityExplained | null;
   decided_at: string;
   decided_by: string;
+  family_label?: string;
+  decided_by_name?: string;
 }
 interface Board {
   region: string;
@@ -450,7 +452,7 @@ function decisionsSection(b: Board, coaches: Coach[], ctx: Ctx): HTMLElement {
           .map((x) => h("th", { scope: "col" }, x)))),
         h("tbody", null, ds.map((d) => h("tr", { dataset: { referral: d.referral_id } },
           h("td", null, fmtTime(d.decided_at)),
-          h("td", null, d.family_id && ctx.user.role !== "coach" ? h("a", { href: `#/cases/${encodeURIComponent(d.family_id)}` }, familyLabels.get(d.family_id) ?? t("dossier openen", "open the case")) : familyLabels.get(d.family_id) ?? "—"),
+          h("td", null, d.family_id && ctx.user.role !== "coach" ? h("a", { href: `#/cases/${encodeURIComponent(d.family_id)}` }, d.family_label || familyLabels.get(d.family_id) || t("dossier openen", "open the case")) : d.family_label || familyLabels.get(d.family_id) || "—"),
           h("td", null, badge(enumLabel("decision", d.kind), d.kind), d.mandated ? h("span", { class: "muted" }, " · ", t("gemandateerd", "mandated")) : null),
           h("td", null,
             d.kind === "start" ? [coachName(coaches, d.coach_id), (d.co_coach_ids ?? []).length ? " + " + (d.co_coach_ids ?? []).map((id) => coachName(coaches, id)).join(", ") : ""] : null,
@@ -459,5 +461,5 @@ function decisionsSection(b: Board, coaches: Coach[], ctx: Ctx): HTMLElement {
             d.override_reason ? h("div", { class: "override-note" }, h("strong", null, t("Toch gestart: ", "Overridden: ")), d.override_reason) : null,
             d.capacity && !d.capacity.ok ? h("div", { class: "muted small" }, t("Capaciteit geweigerd: ", "Capacity refused: "),
               (d.capacity.checks ?? []).filter((c) => c.result !== true).map((c) => label(c) || c.id).join("; ")) : null),
-          h("td", null, d.decided_by === ctx.user.id ? t("jij", "you") : t("coördinator", "coordinator"))))))));
+          h("td", null, d.decided_by === ctx.user.id ? t("jij", "you") : d.decided_by_name || t("coördinator", "coordinator"))))))));
 }
