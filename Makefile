@@ -6,12 +6,12 @@ LDFLAGS := -X main.version=$(VERSION)
 ADDR    ?= :8080
 DATA    ?= ./data
 
-.PHONY: all build run test deps vet fmt-check lint bench soak fuzz clean web web-deps web-test chromium
+.PHONY: all build run test deps vet fmt-check lint bench soak fuzz clean web web-deps web-test chromium mobile mobile-deps mobile-test sdk-test
 
 all: build
 
 ## build: the samenplan binary (clients embedded)
-build: web
+build: web mobile
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/samenplan
 
 ## run: build and start the server with the demo data on ./data
@@ -30,8 +30,20 @@ clients/web/node_modules/.package-lock.json: clients/web/package-lock.json
 	cd clients/web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## deps: everything the tests need (Go modules, the web client's npm packages, Chromium)
-deps: web-deps chromium
+## mobile: the coach app (clients/mobile/app) built into clients/mobile/app/dist, which the
+## binary embeds and serves at /coach/
+mobile: mobile-deps
+	cd clients/mobile/app && npm run --silent build
+
+## mobile-deps: the coach app's npm packages, installed like web-deps (npm ci only when its
+## package-lock.json is newer than the last install)
+mobile-deps: clients/mobile/app/node_modules/.package-lock.json
+clients/mobile/app/node_modules/.package-lock.json: clients/mobile/app/package-lock.json
+	cd clients/mobile/app && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## deps: everything the tests need (Go modules, the clients' npm packages, Chromium)
+deps: web-deps mobile-deps chromium
 	$(GO) mod download
 
 ## chromium: Debian's Chromium for the browser tests, installed when /usr/bin/chromium is
@@ -55,12 +67,28 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-## test: vet, gofmt, every test with the race detector, a short fuzz run, the browser tests
-test: deps fmt-check vet web
+## mobile-test: the coach app's browser tests (clients/mobile/app/test, node --test +
+## playwright-core through clients/web/test/harness.mjs) against the freshly built binary
+mobile-test: build
+	cd clients/mobile/app && SAMENPLAN_BIN=$(CURDIR)/bin/samenplan npm test
+
+## sdk-test: the sync SDK's tests (clients/mobile/sdk); skipped, saying so, while the SDK has
+## no package.json yet
+sdk-test:
+	@if [ -f clients/mobile/sdk/package.json ]; then \
+	  cd clients/mobile/sdk && npm ci --no-audit --no-fund --loglevel=error && npm test; \
+	else echo "sdk-test: clients/mobile/sdk/package.json does not exist yet: SDK tests skipped"; fi
+
+## test: vet, gofmt, every test with the race detector, a short fuzz run, the SDK's tests,
+## the browser tests
+test: deps fmt-check vet web mobile
 	cd clients/web && npm run --silent typecheck
+	cd clients/mobile/app && npm run --silent typecheck
+	$(MAKE) sdk-test
 	$(GO) test -race -count=1 -timeout 12m ./...
 	$(MAKE) fuzz FUZZTIME=20000x
 	$(MAKE) web-test
+	$(MAKE) mobile-test
 
 ## fuzz: each fuzz target for FUZZTIME (20,000 inputs in make test: a count, not a duration,
 ## because a duration can end inside minimisation and fail with "context deadline exceeded";

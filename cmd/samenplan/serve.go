@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/labstack/echo/v4"
+	coachapp "github.com/samenplan/samenplan/clients/mobile/app"
 	"github.com/samenplan/samenplan/clients/web"
 	"github.com/samenplan/samenplan/rules"
 	"github.com/samenplan/samenplan/server"
@@ -138,9 +140,16 @@ func OpenApp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) (*App, e
 	a.Server = server.New(server.Config{
 		Addr: cfg.Addr, BodyLimit: cfg.BodyLimit, Logger: logger,
 		Stores: a.Stores, Auth: a.Auth, Audit: a.Audit, Clock: a.Clock, Version: version, Rules: a.Rules, View: a.View,
-		Now: brusselsNow, Static: web.Register,
+		Now: brusselsNow, Static: serveClients,
 	})
 	return a, nil
+}
+
+// serveClients serves the embedded clients: the web client for coordinators,
+// reviewers and admins at / (assets under /app/) and the coach app at /coach/.
+func serveClients(e *echo.Echo) {
+	web.Register(e)
+	coachapp.Register(e)
 }
 
 // Close shuts the server down gracefully, then closes the databases.
