@@ -72,12 +72,10 @@ vet:
 mobile-test: build
 	cd clients/mobile/app && SAMENPLAN_BIN=$(CURDIR)/bin/samenplan npm test
 
-## sdk-test: the sync SDK's tests (clients/mobile/sdk); skipped, saying so, while the SDK has
-## no package.json yet
-sdk-test:
-	@if [ -f clients/mobile/sdk/package.json ]; then \
-	  cd clients/mobile/sdk && npm ci --no-audit --no-fund --loglevel=error && npm test; \
-	else echo "sdk-test: clients/mobile/sdk/package.json does not exist yet: SDK tests skipped"; fi
+## sdk-test: the sync SDK's tests (clients/mobile/sdk: unit tests, the shared vectors, and the
+## integration test against the freshly built binary)
+sdk-test: build
+	cd clients/mobile/sdk && npm ci --no-audit --no-fund --loglevel=error && SAMENPLAN_BIN=$(CURDIR)/bin/samenplan npm test
 
 ## test: vet, gofmt, every test with the race detector, a short fuzz run, the SDK's tests,
 ## the browser tests

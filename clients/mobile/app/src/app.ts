@@ -1,62 +1,101 @@
 // The coach app's shell: a header, the sync status bar, and the page of the
-// hash route (#/login, #/ my families). The page contract is the web
-// client's: <main> is aria-busy while a page loads.
+// hash route (#/login, #/ my families, #/gezin/<id>, #/gezin/<id>/contact).
+// The page contract is the web client's: <main> is aria-busy while a page
+// loads. Pages read the SDK's local store, so they work offline.
+import type { SyncStatus as SdkStatus, User } from "../../sdk/src/index";
 import { h, replace } from "./dom";
 import { currentLang, setLang, t, when } from "./i18n";
 import { netState, onNetState, type NetState } from "./offline";
-import { current, login, LoginError, logout, type Session } from "./session";
-
-/** SyncStatus is what the status bar tells of the local store's sync. It is
- *  filled by the sync SDK once it is wired in; until then `wired` is false
- *  and the bar says so instead of pretending all is synced. */
-export interface SyncStatus {
-  wired: boolean;
-  syncing: boolean;
-  pending: number; // local changes not yet accepted by the server
-  lastSyncAt: number | null; // ms since the epoch
-  error: string; // the last sync's failure, "" when it succeeded
-  quarantined: number; // notes the server put in quarantine (family no longer hers)
-}
-
-const sync: SyncStatus = { wired: false, syncing: false, pending: 0, lastSyncAt: null, error: "", quarantined: 0 };
+import { contactPage, familiesPage, familyPage, type Flash } from "./pages";
+import { openCoachReplica, replica, replicaError } from "./replica";
+import * as session from "./session";
 
 let root: HTMLElement;
 let main: HTMLElement;
 let bar: HTMLElement;
+let status: SdkStatus | null = null;
+let flash: Flash | null = null;
+let rendering = 0;
 
-export function start(el: HTMLElement): void {
+export async function start(el: HTMLElement): Promise<void> {
   root = el;
   document.documentElement.lang = currentLang();
+  await openCoachReplica();
+  if (replica) {
+    status = await replica.status();
+    replica.onStatus((s) => {
+      const wasIn = !!status?.user;
+      status = s;
+      if (wasIn && !s.user) {
+        // Signed out by the server (device revoked: the SDK wiped the data).
+        flash = { kind: "bad", text: t("Je bent afgemeld en de gegevens op dit toestel zijn gewist (toestel ingetrokken of sessie verlopen).", "You were logged out and the data on this device was wiped (device revoked or session expired).") };
+        void route();
+        return;
+      }
+      renderBar();
+    });
+    replica.onChange(() => {
+      // A form keeps what she is typing; the other pages follow the store.
+      if (!/\/contact$/.test(location.hash)) void route();
+    });
+    if (replica.user()) replica.startAutoSync(30_000);
+  }
   addEventListener("hashchange", () => void route());
-  void route();
+  onNetState(() => renderBar());
+  await route();
+}
+
+/** me is the logged-in coach: the SDK's user, or the stand-in session's. */
+function me(): User | null {
+  if (replica) return replica.user();
+  return session.current()?.user ?? null;
 }
 
 async function route(): Promise<void> {
-  const session = current();
+  const user = me();
   const path = location.hash.replace(/^#/, "") || "/";
-  if (!session) {
-    if (path !== "/login") {
-      location.replace("#/login");
-      return;
-    }
-    renderLogin();
+  if (!user) {
+    if (path !== "/login") location.replace("#/login"); // hashchange renders it
+    else renderLogin();
     return;
   }
   if (path === "/login") {
     location.replace("#/");
     return;
   }
-  renderShell(session);
+  if (!main?.isConnected || !root.querySelector("header.top")) renderShell(user);
+  const ticket = ++rendering;
   main.setAttribute("aria-busy", "true");
   try {
-    renderFamilies();
+    const m = /^\/gezin\/([0-9a-f-]+)(\/contact)?$/.exec(path);
+    const shown = flash;
+    flash = null;
+    let page: Node;
+    if (!replica) page = notWired();
+    else if (m && m[2]) page = await contactPage(replica, user, m[1]!, (f) => (flash = f));
+    else if (m) page = await familyPage(replica, m[1]!);
+    else page = await familiesPage(replica, user);
+    if (ticket !== rendering) return; // a newer route is rendering
+    replace(main, shown ? h("p", { class: "flash " + shown.kind, role: "status" }, shown.text) : null, page);
+  } catch (e) {
+    if (ticket === rendering) replace(main, h("p", { class: "error", role: "alert" }, t("Deze pagina kon niet geladen worden: ", "This page could not be loaded: ") + String(e)));
   } finally {
-    main.removeAttribute("aria-busy");
+    if (ticket === rendering) main.removeAttribute("aria-busy");
   }
 }
 
+function notWired(): Node {
+  return h(
+    "div",
+    null,
+    h("h1", null, t("Mijn gezinnen", "My families")),
+    h("p", { class: "notice" }, t("Je gezinnen verschijnen hier zodra de synchronisatie werkt. ", "Your families will appear here once sync works. "), h("span", { class: "muted" }, replicaError)),
+  );
+}
+
 function renderLogin(): void {
-  const err = h("p", { class: "form-error", role: "alert" });
+  const err = h("p", { class: "form-error", role: "alert" }, flash?.text ?? "");
+  flash = null;
   const user = h("input", { id: "username", name: "username", autocomplete: "username", autocapitalize: "none", required: true });
   const pass = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
   const submit = h("button", { type: "submit", class: "primary" }, t("Aanmelden", "Log in"));
@@ -69,10 +108,11 @@ function renderLogin(): void {
         err.textContent = "";
         submit.disabled = true;
         try {
-          await login(user.value.trim(), pass.value);
+          await logIn(user.value.trim(), pass.value);
           location.replace("#/");
+          await route();
         } catch (e) {
-          err.textContent = e instanceof LoginError ? e.message : String(e);
+          err.textContent = e instanceof Error ? e.message : String(e);
         } finally {
           submit.disabled = false;
         }
@@ -91,39 +131,60 @@ function renderLogin(): void {
   bar = h("div", { class: "syncbar", role: "status" });
   main = h("main", { id: "main", class: "login-page", tabindex: "-1" }, form);
   replace(root, bar, main);
-  onNetState(renderBar);
+  renderBar();
   user.focus();
 }
 
-function renderShell(s: Session): void {
+/** logIn signs in through the SDK (the stand-in session without it); only
+ *  coaches use this app. Throws an Error with a message for her. */
+async function logIn(username: string, password: string): Promise<void> {
+  if (!replica) {
+    await session.login(username, password);
+    return;
+  }
+  if (!navigator.onLine) throw new Error(t("Geen verbinding met de server. Aanmelden kan alleen online; daarna werkt de app ook zonder netwerk.", "No connection to the server. Logging in needs a network; after that the app works offline too."));
+  let u: User;
+  try {
+    u = await replica.login(username, password, session.deviceName());
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "unauthorized") throw new Error(t("Gebruikersnaam of wachtwoord klopt niet.", "Username or password is wrong."));
+    if (code === "offline") throw new Error(t("Geen verbinding met de server. Aanmelden kan alleen online.", "No connection to the server. Logging in needs a network."));
+    throw e;
+  }
+  if (u.role !== "coach") {
+    await replica.wipe();
+    throw new Error(t("Deze app is voor coaches. Gebruik de webtoepassing op ", "This app is for coaches. Use the web client at ") + location.origin + "/");
+  }
+  replica.startAutoSync(30_000);
+}
+
+function renderShell(u: User): void {
   bar = h("div", { class: "syncbar", role: "status", "aria-live": "polite" });
   main = h("main", { id: "main", tabindex: "-1" });
   const header = h(
     "header",
     { class: "top" },
-    h("a", { class: "brand", href: "#/" }, t("Samenplan coach", "Samenplan coach")),
+    h("a", { class: "brand", href: "#/" }, "Samenplan coach"),
     h(
       "div",
       { class: "who" },
-      h("span", { class: "user", title: s.user.username }, s.user.display_name || s.user.username),
+      h("span", { class: "user", title: u.username }, u.display_name || u.username),
       langButton(),
-      h(
-        "button",
-        {
-          class: "link",
-          onclick: async () => {
-            if (sync.pending > 0 && !confirm(t(`${sync.pending} wijzigingen zijn nog niet gesynchroniseerd en gaan verloren. Toch afmelden?`, `${sync.pending} changes are not synced yet and will be lost. Log out anyway?`))) return;
-            await logout();
-            location.replace("#/login");
-            void route();
-          },
-        },
-        t("Afmelden", "Log out"),
-      ),
+      h("button", { class: "link", onclick: () => void logOut() }, t("Afmelden", "Log out")),
     ),
   );
   replace(root, header, bar, main);
-  onNetState(renderBar);
+  renderBar();
+}
+
+async function logOut(): Promise<void> {
+  const pending = status?.pending ?? 0;
+  if (pending > 0 && !confirm(t(`${pending} wijzigingen zijn nog niet naar de server gestuurd en gaan verloren. Toch afmelden?`, `${pending} changes have not reached the server and will be lost. Log out anyway?`))) return;
+  if (replica) await replica.wipe();
+  await session.logout();
+  location.replace("#/login");
+  await route();
 }
 
 function langButton(): HTMLButtonElement {
@@ -135,6 +196,7 @@ function langButton(): HTMLButtonElement {
       lang: currentLang() === "nl" ? "en" : "nl",
       onclick: () => {
         setLang(currentLang() === "nl" ? "en" : "nl");
+        root.replaceChildren();
         void route();
       },
     },
@@ -143,31 +205,26 @@ function langButton(): HTMLButtonElement {
 }
 
 /** renderBar tells the truth about the network, the app's offline copy and
- *  the sync: nothing shown as synced that is not. */
+ *  the sync: nothing is shown as synced that is not. */
 function renderBar(n: NetState = netState()): void {
   if (!bar?.isConnected) return;
   const parts: (HTMLElement | string)[] = [];
-  parts.push(h("span", { class: n.online ? "net on" : "net off" }, n.online ? t("Online", "Online") : t("Offline", "Offline")));
+  parts.push(h("span", { class: n.online ? "net on" : "net off" }, n.online ? "Online" : "Offline"));
   if (n.error) parts.push(h("span", { class: "bad" }, t("Niet offline beschikbaar", "Not available offline")));
   else parts.push(h("span", { class: n.cached ? "ok cached" : "muted cached" }, n.cached ? t("App offline beschikbaar", "App available offline") : t("App wordt offline bewaard…", "Saving the app for offline use…")));
-  if (!sync.wired) {
-    parts.push(h("span", { class: "muted sync" }, t("Synchronisatie nog niet aangesloten", "Sync not wired in yet")));
-  } else {
-    parts.push(h("span", { class: sync.pending ? "warn pending" : "ok pending" }, sync.pending ? t(`${sync.pending} wijzigingen wachten`, `${sync.pending} changes waiting`) : t("Alles verstuurd", "Everything sent")));
-    parts.push(h("span", { class: "muted last" }, sync.lastSyncAt ? t("Laatste sync ", "Last sync ") + when(sync.lastSyncAt) : t("Nog nooit gesynchroniseerd", "Never synced")));
-    if (sync.syncing) parts.push(h("span", { class: "muted" }, t("Bezig…", "Syncing…")));
-    if (sync.error) parts.push(h("span", { class: "bad error-text" }, sync.error));
-    if (sync.quarantined) parts.push(h("span", { class: "bad quarantine" }, t(`${sync.quarantined} notities in quarantaine (gezin niet meer van jou; de coördinator krijgt ze)`, `${sync.quarantined} notes in quarantine (family no longer yours; the coordinator receives them)`)));
+  const s = status;
+  if (!replica) {
+    parts.push(h("span", { class: "warn sync", title: replicaError }, t("Synchronisatie werkt nog niet: niets wordt bewaard of verstuurd", "Sync does not work yet: nothing is stored or sent")));
+  } else if (s && s.user) {
+    parts.push(h("span", { class: s.pending ? "warn pending" : "ok pending" }, s.pending ? t(`${s.pending} wijzigingen nog niet verstuurd`, `${s.pending} changes not sent yet`) : t("Alles verstuurd", "Everything sent")));
+    parts.push(h("span", { class: "muted last" }, s.lastSync ? t("Laatste sync ", "Last sync ") + when(s.lastSync) : t("Nog nooit gesynchroniseerd", "Never synced")));
+    if (s.state === "syncing") parts.push(h("span", { class: "muted" }, t("Bezig met synchroniseren…", "Syncing…")));
+    if (s.lastError && s.lastErrorCode !== "offline") parts.push(h("span", { class: "bad error-text", title: s.lastErrorCode }, t("Sync mislukt: ", "Sync failed: ") + s.lastError));
+    if (s.rejected.length) parts.push(h("span", { class: "bad rejected" }, t(`${s.rejected.length} wijzigingen geweigerd door de server`, `${s.rejected.length} changes refused by the server`)));
+    if (s.quarantined.length) parts.push(h("span", { class: "bad quarantine" }, t(`${s.quarantined.length} notities in quarantaine: het gezin is niet meer van jou, de coördinator krijgt ze`, `${s.quarantined.length} notes in quarantine: the family is no longer yours, the coordinator receives them`)));
+    if (n.online && s.state !== "syncing") parts.push(h("button", { class: "link sync-now", onclick: () => void replica?.sync().catch(() => {}) }, t("Nu synchroniseren", "Sync now")));
   }
   if (n.updated) parts.push(h("button", { class: "link", onclick: () => location.reload() }, t("Nieuwe versie: herladen", "New version: reload")));
   replace(bar, parts);
   bar.title = n.version ? t("App-versie ", "App version ") + n.version : "";
-}
-
-function renderFamilies(): void {
-  replace(
-    main,
-    h("h1", null, t("Mijn gezinnen", "My families")),
-    h("p", { class: "notice" }, t("Je gezinnen verschijnen hier zodra de synchronisatie aangesloten is.", "Your families will appear here once sync is wired in.")),
-  );
 }

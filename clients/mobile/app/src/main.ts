@@ -4,4 +4,4 @@ import { start } from "./app";
 import { startOffline } from "./offline";
 
 startOffline();
-start(document.getElementById("app")!);
+void start(document.getElementById("app")!);
