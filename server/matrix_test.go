@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+	coachapp "github.com/samenplan/samenplan/clients/mobile/app"
 	"github.com/samenplan/samenplan/clients/web"
 	"github.com/samenplan/samenplan/server/audit"
 	"github.com/samenplan/samenplan/server/auth"
@@ -110,12 +112,17 @@ func newMatrixEnv(t *testing.T) *matrixEnv {
 
 // serveWired opens a second server over we's stores, auth, audit, rules and
 // read model with everything `samenplan serve` adds (cmd/samenplan/serve.go:
-// the embedded web client), so that its routes are the binary's routes.
+// the embedded web client and coach app), so that its routes are the
+// binary's routes.
 func serveWired(t *testing.T, we *workflowEnv) *Server {
 	t.Helper()
 	srv := New(Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(we.logs, nil)), Stores: we.stores, Auth: we.auth,
 		Audit: we.audit, Clock: we.clock, BodyLimit: 4 << 20, Rules: we.registry, View: we.model,
-		Now: func() time.Time { return we.now() }, Static: web.Register})
+		Now: func() time.Time { return we.now() }, Static: func(e *echo.Echo) {
+			// as serveClients in cmd/samenplan/serve.go
+			web.Register(e)
+			coachapp.Register(e)
+		}})
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -269,6 +276,9 @@ func (m *matrixEnv) fingerprint() string {
 	return b.String()
 }
 
+// noRedirects answers a redirect with the redirect: its status is the cell's.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 // send runs one cell and returns its status, body and request id. A stream
 // (server-sent events) is closed once its status is known.
 func (m *matrixEnv) send(col mxCol, r matrixRequest) (int, []byte, string) {
@@ -289,7 +299,7 @@ func (m *matrixEnv) send(col mxCol, r matrixRequest) (int, []byte, string) {
 	if col != colAnon {
 		req.Header.Set("Authorization", "Bearer "+m.clients[col].token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		m.t.Fatalf("%s %s as %s: %v", r.method, r.path, col, err)
 	}
@@ -372,9 +382,13 @@ func mxJSON(method, path string, body any) matrixRequest {
 // cell runs.
 func matrixRows(m *matrixEnv) []matrixRow {
 	famA := m.families["coach.a"]
-	webPage := mxPublic
+	unbuilt := mxCells{503, 503, 503, 503, 503, 503, 503}
+	webPage, coachPage := mxPublic, mxPublic
 	if !web.Built() {
-		webPage = mxCells{503, 503, 503, 503, 503, 503, 503}
+		webPage = unbuilt
+	}
+	if !coachapp.Built() {
+		coachPage = unbuilt
 	}
 	intake := []byte(mxReadFile(m.t, filepath.Join(m.dir, "kempen", "intake.yaml")))
 	return []matrixRow{
@@ -382,6 +396,8 @@ func matrixRows(m *matrixEnv) []matrixRow {
 		// a built client (no `make build`) "/" says how to build it.
 		{method: "GET", route: "/", req: mxGet("/"), want: webPage},
 		{method: "GET", route: "/app/*", req: mxGet("/app/.gitkeep"), want: mxPublic},
+		{method: "GET", route: "/coach", req: mxGet("/coach"), want: mxCells{301, 301, 301, 301, 301, 301, 301}},
+		{method: "GET", route: "/coach/*", req: mxGet("/coach/"), want: coachPage},
 		{method: "GET", route: "/healthz", req: mxGet("/healthz"), want: mxPublic},
 		{method: "GET", route: "/readyz", req: mxGet("/readyz"), want: mxPublic},
 		{method: "GET", route: "/metrics", req: mxGet("/metrics"), want: mxPublic},
