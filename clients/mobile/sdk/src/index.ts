@@ -40,6 +40,11 @@ export type Collection =
   | "families" | "persons" | "referrals" | "consults" | "trajectories"
   | "plan_goals" | "network_members" | "contacts";
 
+/** COLLECTIONS lists every Collection, in schema order (checked against GET /v1/schema in the real-server test). */
+export const COLLECTIONS: readonly Collection[] = [
+  "families", "persons", "referrals", "consults", "trajectories", "plan_goals", "network_members", "contacts",
+];
+
 /** DELETED is the LWW field that marks a row deleted. */
 export const DELETED = "_deleted";
 /** SCHEMA_VERSION is the schema version this SDK speaks. */

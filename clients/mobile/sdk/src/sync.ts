@@ -24,7 +24,7 @@ interface SchemaCollection { name: string; scope: string; parent?: string; serve
 interface Schema { version: number; collections: SchemaCollection[] }
 
 // Built-in scope rules (docs/protocol.md "Scopes"), used when no schema was fetched yet.
-const BUILTIN: Record<string, { scope: string; parent?: string; parentRef?: string }> = {
+export const BUILTIN: Record<string, { scope: string; parent?: string; parentRef?: string }> = {
   families: { scope: "family_self" },
   persons: { scope: "via_family", parent: "family_id" },
   network_members: { scope: "via_family", parent: "family_id" },

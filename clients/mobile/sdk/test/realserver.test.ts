@@ -9,7 +9,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { openReplica, MemoryStore, scopesHash } from "../src/index.js";
+import { openReplica, MemoryStore, scopesHash, COLLECTIONS, SCHEMA_VERSION, SyncError } from "../src/index.js";
+import { BUILTIN } from "../src/sync.js";
 
 const bin = process.env.SAMENPLAN_BIN ?? "";
 const repo = fileURLToPath(new URL("../../../../../", import.meta.url));
@@ -117,6 +118,93 @@ test("a coach pulls her families, writes a contact, pushes, and the coordinator 
     assert.deepEqual(again.mismatched, []);
     assert.deepEqual(again.refetched, []);
     await r.close();
+  } catch (e) {
+    console.log(srv.log());
+    throw e;
+  } finally {
+    srv.proc.kill("SIGTERM");
+    await new Promise((res) => srv.proc.once("exit", res));
+    rmSync(srv.dir, { recursive: true, force: true });
+  }
+});
+
+async function api(base: string, token: string, method: string, path: string, body?: unknown): Promise<any> {
+  const r = await fetch(base + path, {
+    method,
+    headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+test("the SDK's collections and scope rules are the server's schema", { skip, timeout: 60_000 }, async () => {
+  const srv = await startServer();
+  try {
+    const schema = await (await fetch(srv.base + "/v1/schema")).json();
+    assert.equal(schema.version, SCHEMA_VERSION);
+    assert.deepEqual(schema.collections.map((c: any) => c.name), [...COLLECTIONS]);
+    for (const c of schema.collections) {
+      const rule = BUILTIN[c.name];
+      assert.equal(rule.scope, c.scope, c.name);
+      assert.equal(rule.parent ?? "", c.parent ?? "", c.name);
+      if (rule.parentRef) assert.equal(rule.parentRef, c.fields.find((f: any) => f.name === c.parent).ref, c.name);
+    }
+  } finally {
+    srv.proc.kill("SIGTERM");
+    await new Promise((res) => srv.proc.once("exit", res));
+    rmSync(srv.dir, { recursive: true, force: true });
+  }
+});
+
+test("a family reassigned while the coach had an unsynced note: evicted locally, proven, the note quarantined on the server; a revoked device wipes itself", { skip, timeout: 120_000 }, async () => {
+  const srv = await startServer();
+  try {
+    const r = await openReplica({ baseUrl: srv.base, store: new MemoryStore() });
+    const me = await r.login("coach1.kempen.demo", PASSWORD, "sdk test");
+    await r.pull();
+    // A family she holds through one trajectory only, as its lead.
+    const trajs = await r.query("trajectories");
+    const mine = trajs.filter((t) => t.fields.lead_coach_id === me.id && t.fields.status !== "closed" && !(t.fields.co_coach_ids as string[] | undefined)?.length);
+    const traj = mine.find((t) => trajs.filter((u) => u.fields.family_id === t.fields.family_id).length === 1);
+    assert.ok(traj, "a family with one trajectory she leads alone");
+    const familyId = traj.fields.family_id as string;
+
+    // Her note, not yet synced.
+    const id = r.newId();
+    const note = "Notitie zonder netwerk (SDK-test) " + id;
+    await r.writeRow("contacts", id, { trajectory_id: traj.id, mode: "phone", note });
+
+    // Meanwhile the coordinator gives the family to another coach.
+    const cd = await login(srv.base, "coordinator.kempen.demo");
+    const coaches = await api(srv.base, cd, "GET", "/v1/regions/kempen/coaches");
+    const other = coaches.find((c: any) => c.id !== me.id);
+    await api(srv.base, cd, "PUT", `/v1/trajectories/${traj.id}/assignment`, { lead_coach_id: other.id, co_coach_ids: [] });
+
+    const res = await r.sync();
+    assert.equal(res.push.quarantined.length, 3, JSON.stringify(res.push));
+    assert.ok(res.pull.evicted.includes("family:" + familyId), res.pull.evicted.join(","));
+    assert.equal(await r.get("families", familyId), null);
+    assert.equal(await r.get("contacts", id), null);
+    assert.ok(!(await r.scopes()).includes("family:" + familyId));
+    const st = await r.status();
+    assert.ok(st.quarantined.some((p) => p.change.value === note), "the quarantined note is surfaced");
+
+    await r.pull(); // carries the proof
+    const q = await api(srv.base, cd, "GET", "/v1/regions/kempen/quarantine");
+    assert.ok(JSON.stringify(q).includes(note), "the note waits in the coordinator's quarantine");
+    const fam = await api(srv.base, cd, "GET", `/v1/families/${familyId}`);
+    const proof = fam.evictions.find((e: any) => e.device_id === r.deviceId());
+    assert.ok(proof?.proven, JSON.stringify(fam.evictions));
+
+    // Revoked: the next call wipes the replica.
+    const admin = await login(srv.base, "admin");
+    await api(srv.base, admin, "POST", `/v1/devices/${r.deviceId()}/revoke`);
+    await assert.rejects(r.sync(), (e: SyncError) => e.code === "device_revoked");
+    assert.equal(r.deviceId(), "");
+    assert.deepEqual(await r.query("families"), []);
+    assert.equal((await r.status()).state, "signed_out");
   } catch (e) {
     console.log(srv.log());
     throw e;
