@@ -61,11 +61,20 @@ export function newId(now: number = Date.now()): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** A one-at-a-time lock: run(fn) waits for every earlier fn. */
+/**
+ * A one-at-a-time lock: run(fn) waits for every earlier fn of this replica
+ * and, where the Web Locks API exists (browsers), holds the named lock
+ * across tabs too, so two tabs on one IndexedDB never push the same batch,
+ * spend the same refresh token (a reuse revokes the device) or interleave
+ * a read and a commit.
+ */
 class Lock {
   private tail: Promise<unknown> = Promise.resolve();
+  constructor(private readonly name: string) {}
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.tail.then(fn, fn);
+    const locks = (globalThis as { navigator?: { locks?: { request(n: string, f: () => Promise<T>): Promise<T> } } }).navigator?.locks;
+    const held = locks ? () => locks.request(this.name, fn) : fn;
+    const p = this.tail.then(held, held);
     this.tail = p.catch(() => undefined);
     return p;
   }
@@ -87,8 +96,8 @@ class ReplicaImpl implements Replica {
   private readonly pageSize: number;
   private readonly retry: { baseMs: number; maxMs: number; attempts: number };
 
-  private readonly syncLock = new Lock(); // one push, pull, login or wipe at a time
-  private readonly dataLock = new Lock(); // one read-decide-commit of local data at a time
+  private readonly syncLock = new Lock("samenplan-sdk:sync"); // one push, pull, login or wipe at a time
+  private readonly dataLock = new Lock("samenplan-sdk:data"); // one read-decide-commit of local data at a time
 
   private clock: Clock | null = null;
   private device = "";
@@ -132,6 +141,16 @@ class ReplicaImpl implements Replica {
     this.account = await this.meta<User | null>("user", null);
     this.schema = await this.meta<Schema | null>("schema", null);
     this.clock = this.device ? this.newClock(this.device, await this.meta("clock", "")) : null;
+  }
+
+  /**
+   * reload picks up what another tab on the same store changed: the session
+   * (tokens rotate, a wipe signs out) and a clock that went further.
+   */
+  private async reload(): Promise<void> {
+    const mine = this.clock?.last();
+    await this.load();
+    if (this.clock && mine && !isZeroStamp(mine)) this.clock.observe(mine, 0);
   }
 
   private newClock(node: string, last: string): Clock {
@@ -319,6 +338,7 @@ class ReplicaImpl implements Replica {
 
   login(username: string, password: string, deviceName: string): Promise<User> {
     return this.syncLock.run(async () => {
+      await this.reload();
       const prev = this.account;
       if (prev && prev.username !== username) {
         const n = (await this.store.scan("fields")).length + (await this.store.scan("outbox")).length;
@@ -445,6 +465,7 @@ class ReplicaImpl implements Replica {
 
   writeRow(collection: string, id: string, values: Record<string, JsonValue>): Promise<void> {
     return this.dataLock.run(async () => {
+      await this.reload();
       if (!this.clock || !this.device) throw new SyncError("signed_out", "not logged in");
       const role = this.account?.role;
       if (role === "reviewer" || role === "admin") throw new SyncError("forbidden", `Role ${role} writes no case data`);
@@ -571,7 +592,10 @@ class ReplicaImpl implements Replica {
   // ---- push ----
 
   push(): Promise<PushResult> {
-    return this.syncLock.run(() => this.tracked(() => this.pushLocked()));
+    return this.syncLock.run(() => this.tracked(async () => {
+      await this.reload();
+      return this.pushLocked();
+    }));
   }
 
   private async pushLocked(): Promise<PushResult> {
@@ -711,7 +735,10 @@ class ReplicaImpl implements Replica {
   // ---- pull ----
 
   pull(): Promise<PullResult> {
-    return this.syncLock.run(() => this.tracked(() => this.pullLocked()));
+    return this.syncLock.run(() => this.tracked(async () => {
+      await this.reload();
+      return this.pullLocked();
+    }));
   }
 
   private async pullLocked(): Promise<PullResult> {

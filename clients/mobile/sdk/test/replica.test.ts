@@ -245,3 +245,26 @@ test("writes are checked: bad id, unknown collection, signed out", async () => {
   await assert.rejects(r.write("nope", FAM, "label", "x"), (e: SyncError) => e.code === "invalid");
   assert.match(r.newId(), /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
+
+test("two replicas on one store (two tabs) share the session and the clock", async () => {
+  const server = world();
+  const store = new MemoryStore();
+  const { r: a } = await open(server, store);
+  await a.login("coach1.kempen.demo", "pw", "t");
+  const { r: b } = await open(server, store);
+  await a.pull();
+  server.access = "expired-1";
+  await a.pull(); // refreshes: refresh-1 is spent
+  server.access = "expired-2";
+  await b.pull(); // must refresh with the token a got, not the spent one
+  assert.equal(server.refreshes, 2);
+  await a.write("families", FAM, "label", "uit tab a");
+  await b.write("families", FAM, "label", "uit tab b");
+  const p = await b.pending();
+  assert.equal(p.length, 2);
+  assert.ok(p[1].hlc > p[0].hlc, `${p[1].hlc} > ${p[0].hlc}`);
+  assert.equal(p[1].base, p[0].hlc);
+  assert.equal((await a.get("families", FAM))?.label, "uit tab b");
+  await b.wipe();
+  await assert.rejects(a.write("families", FAM, "label", "x"), (e: SyncError) => e.code === "signed_out");
+});
