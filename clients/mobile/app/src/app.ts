@@ -16,6 +16,8 @@ let bar: HTMLElement;
 let status: SdkStatus | null = null;
 let flash: Flash | null = null;
 let rendering = 0;
+/** wiping is set while the app itself wipes the replica (log out, a non-coach's login). */
+let wiping = false;
 
 export async function start(el: HTMLElement): Promise<void> {
   root = el;
@@ -26,7 +28,7 @@ export async function start(el: HTMLElement): Promise<void> {
     replica.onStatus((s) => {
       const wasIn = !!status?.user;
       status = s;
-      if (wasIn && !s.user) {
+      if (wasIn && !s.user && !wiping) {
         // Signed out by the server (device revoked: the SDK wiped the data).
         flash = { kind: "bad", text: t("Je bent afgemeld en de gegevens op dit toestel zijn gewist (toestel ingetrokken of sessie verlopen).", "You were logged out and the data on this device was wiped (device revoked or session expired).") };
         void route();
@@ -153,7 +155,7 @@ async function logIn(username: string, password: string): Promise<void> {
     throw e;
   }
   if (u.role !== "coach") {
-    await replica.wipe();
+    await wipe();
     throw new Error(t("Deze app is voor coaches. Gebruik de webtoepassing op ", "This app is for coaches. Use the web client at ") + location.origin + "/");
   }
   replica.startAutoSync(30_000);
@@ -181,10 +183,22 @@ function renderShell(u: User): void {
 async function logOut(): Promise<void> {
   const pending = status?.pending ?? 0;
   if (pending > 0 && !confirm(t(`${pending} wijzigingen zijn nog niet naar de server gestuurd en gaan verloren. Toch afmelden?`, `${pending} changes have not reached the server and will be lost. Log out anyway?`))) return;
-  if (replica) await replica.wipe();
+  await wipe();
   await session.logout();
   location.replace("#/login");
   await route();
+}
+
+/** wipe deletes the replica's data and credentials on the coach's own request. */
+async function wipe(): Promise<void> {
+  if (!replica) return;
+  wiping = true;
+  try {
+    await replica.wipe();
+    status = await replica.status();
+  } finally {
+    wiping = false;
+  }
 }
 
 function langButton(): HTMLButtonElement {
