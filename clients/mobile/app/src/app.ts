@@ -8,7 +8,7 @@ import { currentLang, setLang, t, when } from "./i18n";
 import { netState, onNetState, type NetState } from "./offline";
 import { contactPage, familiesPage, familyPage, type Flash } from "./pages";
 import { openCoachReplica, replica, replicaError } from "./replica";
-import * as session from "./session";
+import { deviceName } from "./session";
 
 let root: HTMLElement;
 let main: HTMLElement;
@@ -47,10 +47,9 @@ export async function start(el: HTMLElement): Promise<void> {
   await route();
 }
 
-/** me is the logged-in coach: the SDK's user, or the stand-in session's. */
+/** me is the logged-in coach, null when signed out. */
 function me(): User | null {
-  if (replica) return replica.user();
-  return session.current()?.user ?? null;
+  return replica?.user() ?? null;
 }
 
 async function route(): Promise<void> {
@@ -73,8 +72,8 @@ async function route(): Promise<void> {
     const shown = flash;
     flash = null;
     let page: Node;
-    if (!replica) page = notWired();
-    else if (m && m[2]) page = await contactPage(replica, user, m[1]!, (f) => (flash = f));
+    if (!replica) throw new Error(replicaError);
+    if (m && m[2]) page = await contactPage(replica, user, m[1]!, (f) => (flash = f));
     else if (m) page = await familyPage(replica, m[1]!);
     else page = await familiesPage(replica, user);
     if (ticket !== rendering) return; // a newer route is rendering
@@ -84,15 +83,6 @@ async function route(): Promise<void> {
   } finally {
     if (ticket === rendering) main.removeAttribute("aria-busy");
   }
-}
-
-function notWired(): Node {
-  return h(
-    "div",
-    null,
-    h("h1", null, t("Mijn gezinnen", "My families")),
-    h("p", { class: "notice" }, t("Je gezinnen verschijnen hier zodra de synchronisatie werkt. ", "Your families will appear here once sync works. "), h("span", { class: "muted" }, replicaError)),
-  );
 }
 
 function renderLogin(): void {
@@ -137,17 +127,14 @@ function renderLogin(): void {
   user.focus();
 }
 
-/** logIn signs in through the SDK (the stand-in session without it); only
- *  coaches use this app. Throws an Error with a message for her. */
+/** logIn signs in through the SDK; only coaches use this app. Throws an
+ *  Error with a message for her. */
 async function logIn(username: string, password: string): Promise<void> {
-  if (!replica) {
-    await session.login(username, password);
-    return;
-  }
+  if (!replica) throw new Error(t("Deze browser kan geen gegevens bewaren (IndexedDB), dus de app werkt hier niet: ", "This browser cannot store data (IndexedDB), so the app cannot work here: ") + replicaError);
   if (!navigator.onLine) throw new Error(t("Geen verbinding met de server. Aanmelden kan alleen online; daarna werkt de app ook zonder netwerk.", "No connection to the server. Logging in needs a network; after that the app works offline too."));
   let u: User;
   try {
-    u = await replica.login(username, password, session.deviceName());
+    u = await replica.login(username, password, deviceName(currentLang()));
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "unauthorized") throw new Error(t("Gebruikersnaam of wachtwoord klopt niet.", "Username or password is wrong."));
@@ -183,8 +170,9 @@ function renderShell(u: User): void {
 async function logOut(): Promise<void> {
   const pending = status?.pending ?? 0;
   if (pending > 0 && !confirm(t(`${pending} wijzigingen zijn nog niet naar de server gestuurd en gaan verloren. Toch afmelden?`, `${pending} changes have not reached the server and will be lost. Log out anyway?`))) return;
+  // The SDK has no logout on the server yet: the device stays registered
+  // (an admin can revoke it); its tokens are gone from this device.
   await wipe();
-  await session.logout();
   location.replace("#/login");
   await route();
 }
@@ -228,9 +216,9 @@ function renderBar(n: NetState = netState()): void {
   else parts.push(h("span", { class: n.cached ? "ok cached" : "muted cached" }, n.cached ? t("App offline beschikbaar", "App available offline") : t("App wordt offline bewaard…", "Saving the app for offline use…")));
   const s = status;
   if (!replica) {
-    parts.push(h("span", { class: "warn sync", title: replicaError }, t("Synchronisatie werkt nog niet: niets wordt bewaard of verstuurd", "Sync does not work yet: nothing is stored or sent")));
+    parts.push(h("span", { class: "warn sync", title: replicaError }, t("Deze browser kan geen gegevens bewaren: de app werkt hier niet", "This browser cannot store data: the app does not work here")));
   } else if (s && s.user) {
-    parts.push(h("span", { class: s.pending ? "warn pending" : "ok pending" }, s.pending ? t(`${s.pending} wijzigingen nog niet verstuurd`, `${s.pending} changes not sent yet`) : t("Alles verstuurd", "Everything sent")));
+    parts.push(h("span", { class: s.pending ? "warn pending" : "ok pending" }, s.pending ? t(`${s.pending} veldwijzigingen nog niet verstuurd`, `${s.pending} field changes not sent yet`) : t("Alles verstuurd", "Everything sent")));
     parts.push(h("span", { class: "muted last" }, s.lastSync ? t("Laatste sync ", "Last sync ") + when(s.lastSync) : t("Nog nooit gesynchroniseerd", "Never synced")));
     if (s.state === "syncing") parts.push(h("span", { class: "muted" }, t("Bezig met synchroniseren…", "Syncing…")));
     if (s.lastError && s.lastErrorCode !== "offline") parts.push(h("span", { class: "bad error-text", title: s.lastErrorCode }, t("Sync mislukt: ", "Sync failed: ") + s.lastError));

@@ -140,14 +140,14 @@ export async function familyPage(r: Replica, familyId: string): Promise<Node> {
       "network",
       t("Netwerk", "Network"),
       t("Nog geen netwerk.", "No network yet."),
-      d.network.map((n) => h("li", null, str(n.fields.name), " ", h("span", { class: "muted" }, [str(n.fields.relation), tr2(KINDS, str(n.fields.kind)), str(n.fields.organisation)].filter(Boolean).join(" · ")))),
+      d.network.map((n) => h("li", null, str(n.fields.name), " ", h("span", { class: "muted" }, [...new Set([str(n.fields.relation), tr2(KINDS, str(n.fields.kind)), str(n.fields.organisation)].filter(Boolean))].join(" · ")))),
     ),
     section(
       "timeline",
       t("Contacten", "Contacts"),
       t("Nog geen contacten.", "No contacts yet."),
       d.contacts.map((c) =>
-        h("li", null, h("strong", null, c.fields.occurred_at ? when(Date.parse(str(c.fields.occurred_at))) : "—"), " ", h("span", { class: "muted" }, modeLabel(str(c.fields.mode)), typeof c.fields.minutes === "number" ? ` · ${c.fields.minutes} min` : ""), c.fields.note ? h("p", { class: "note" }, str(c.fields.note)) : null, c.fields.follow_up ? h("p", { class: "muted" }, t("Opvolging: ", "Follow-up: ") + str(c.fields.follow_up)) : null),
+        h("li", null, h("strong", null, c.fields.occurred_at ? when(Date.parse(str(c.fields.occurred_at))) : "—"), " ", h("span", { class: "muted" }, modeLabel(str(c.fields.mode)), typeof c.fields.minutes === "number" ? ` · ${c.fields.minutes} min` : "", Array.isArray(c.fields.participants) && c.fields.participants.length ? t(" · met ", " · with ") + c.fields.participants.join(", ") : ""), c.fields.note ? h("p", { class: "note" }, str(c.fields.note)) : null, c.fields.follow_up ? h("p", { class: "muted" }, t("Opvolging: ", "Follow-up: ") + str(c.fields.follow_up)) : null),
       ),
     ),
   );

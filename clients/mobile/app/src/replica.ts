@@ -1,9 +1,7 @@
 // The coach's replica of the case file, from the sync SDK (../sdk): opened
-// once per page load on IndexedDB. While the SDK's replica cannot be opened
-// (its implementation not landed, IndexedDB unavailable), `replica` is null,
-// `replicaError` says why, and the app logs in with session.ts instead, so
-// the shell and its offline machinery still work; the status bar says that
-// nothing is synced.
+// once per page load on IndexedDB. When it cannot be opened (IndexedDB
+// unavailable or blocked), `replica` is null and `replicaError` says why:
+// the app then refuses to log in rather than pretend to keep notes.
 import { openIdbStore, openReplica, type Replica } from "../../sdk/src/index";
 
 export let replica: Replica | null = null;

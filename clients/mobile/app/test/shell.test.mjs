@@ -77,12 +77,14 @@ test("the service worker installs, pre-caches the shell in the build's cache, an
   await page.locator("header.top").waitFor();
   await page.locator("main h1", { hasText: "Mijn gezinnen" }).waitFor();
   await page.locator(".syncbar .cached.ok").waitFor();
+  await page.locator("ul.cards a.card").first().waitFor({ timeout: 15_000 }); // her families pulled
 
   // Offline: a reload and a fresh visit still show the app, and she is still logged in.
   await page.context().setOffline(true);
   await page.reload();
   await page.locator("header.top").waitFor();
   await page.locator("main h1", { hasText: "Mijn gezinnen" }).waitFor();
+  await page.locator("ul.cards a.card").first().waitFor(); // and her families, from IndexedDB
   assert.equal(await page.locator(".syncbar .net").textContent(), "Offline");
   await page.goto(sp.url + "/coach/?from=homescreen");
   await page.locator("header.top").waitFor();
@@ -121,7 +123,9 @@ test("logging in offline says it needs a network; a reviewer is sent to the web 
 
   await login(page, "reviewer.kempen.demo");
   await page.locator(".form-error", { hasText: "Deze app is voor coaches" }).waitFor();
-  assert.equal(await page.evaluate(() => localStorage.getItem("samenplan.coach.session")), null);
+  await page.reload();
+  await page.locator("form.login").waitFor(); // refused: no session kept
+  assert.equal(await page.locator("header.top").count(), 0);
   await page.locator("button.lang").click();
   await page.locator("form.login button[type=submit]", { hasText: "Log in" }).waitFor();
   assert.deepEqual(sp.pageErrors(page), []);
