@@ -48,18 +48,32 @@ export class IdbStore implements Store {
   commit(ops: StoreOp[]): Promise<void> {
     if (ops.length === 0) return Promise.resolve();
     const tables = [...new Set(ops.map((o) => o.table))];
-    const tx = this.db.transaction(tables, "readwrite");
-    for (const o of ops) {
-      const os = tx.objectStore(o.table);
-      if (o.op === "put") os.put(o.value, o.key);
-      else if (o.op === "del") os.delete(o.key);
-      else os.clear();
+    let tx: IDBTransaction;
+    try {
+      tx = this.db.transaction(tables, "readwrite");
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return new Promise((resolve, reject) => {
+    const done = new Promise<void>((resolve, reject) => {
       tx.oncomplete = () => resolve();
       tx.onerror = () => reject(tx.error);
       tx.onabort = () => reject(tx.error ?? new Error("IndexedDB transaction aborted"));
     });
+    try {
+      for (const o of ops) {
+        const os = tx.objectStore(o.table);
+        if (o.op === "put") os.put(o.value, o.key);
+        else if (o.op === "del") os.delete(o.key);
+        else os.clear();
+      }
+    } catch (e) {
+      // A value that cannot be cloned throws here, after earlier ops were
+      // queued: abort so none of them commits.
+      done.catch(() => undefined);
+      tx.abort();
+      return Promise.reject(e);
+    }
+    return done;
   }
 
   async close(): Promise<void> {

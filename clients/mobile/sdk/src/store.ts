@@ -44,10 +44,12 @@ export class MemoryStore implements Store {
   }
 
   async commit(ops: StoreOp[]): Promise<void> {
-    for (const o of ops) this.table(o.table); // all tables exist before anything changes
-    for (const o of ops) {
+    // Check the tables and clone every value before anything changes, so a
+    // bad op fails the commit as a whole.
+    const values = ops.map((o) => (this.table(o.table), o.op === "put" ? structuredClone(o.value) : undefined));
+    for (const [i, o] of ops.entries()) {
       const t = this.table(o.table);
-      if (o.op === "put") t.set(o.key, structuredClone(o.value));
+      if (o.op === "put") t.set(o.key, values[i]);
       else if (o.op === "del") t.delete(o.key);
       else t.clear();
     }
