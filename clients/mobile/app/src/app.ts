@@ -6,7 +6,7 @@ import type { SyncStatus as SdkStatus, User } from "../../sdk/src/index";
 import { h, replace } from "./dom";
 import { currentLang, setLang, t, when } from "./i18n";
 import { netState, onNetState, type NetState } from "./offline";
-import { contactPage, familiesPage, familyPage, type Flash } from "./pages";
+import { contactPage, familiesPage, familyPage, problemsPage, type Flash } from "./pages";
 import { openCoachReplica, replica, replicaError } from "./replica";
 import { deviceName } from "./session";
 
@@ -73,7 +73,8 @@ async function route(): Promise<void> {
     flash = null;
     let page: Node;
     if (!replica) throw new Error(replicaError);
-    if (m && m[2]) page = await contactPage(replica, user, m[1]!, (f) => (flash = f));
+    if (path === "/problemen") page = await problemsPage(replica);
+    else if (m && m[2]) page = await contactPage(replica, user, m[1]!, (f) => (flash = f));
     else if (m) page = await familyPage(replica, m[1]!);
     else page = await familiesPage(replica, user);
     if (ticket !== rendering) return; // a newer route is rendering
@@ -222,8 +223,9 @@ function renderBar(n: NetState = netState()): void {
     parts.push(h("span", { class: "muted last" }, s.lastSync ? t("Laatste sync ", "Last sync ") + when(s.lastSync) : t("Nog nooit gesynchroniseerd", "Never synced")));
     if (s.state === "syncing") parts.push(h("span", { class: "muted" }, t("Bezig met synchroniseren…", "Syncing…")));
     if (s.lastError && s.lastErrorCode !== "offline") parts.push(h("span", { class: "bad error-text", title: s.lastErrorCode }, t("Sync mislukt: ", "Sync failed: ") + s.lastError));
-    if (s.rejected.length) parts.push(h("span", { class: "bad rejected" }, t(`${s.rejected.length} wijzigingen geweigerd door de server`, `${s.rejected.length} changes refused by the server`)));
-    if (s.quarantined.length) parts.push(h("span", { class: "bad quarantine" }, t(`${s.quarantined.length} notities in quarantaine: het gezin is niet meer van jou, de coördinator krijgt ze`, `${s.quarantined.length} notes in quarantine: the family is no longer yours, the coordinator receives them`)));
+    if (s.rejected.length) parts.push(h("a", { class: "bad rejected", href: "#/problemen" }, t(`${s.rejected.length} wijzigingen geweigerd door de server`, `${s.rejected.length} changes refused by the server`)));
+    const qRows = new Set(s.quarantined.map((p) => p.change.collection + "/" + p.change.id)).size;
+    if (qRows) parts.push(h("a", { class: "bad quarantine", href: "#/problemen" }, t(`${qRows === 1 ? "1 notitie" : qRows + " notities"} in quarantaine: het gezin is niet meer van jou, de coördinator krijgt ze`, `${qRows} ${qRows === 1 ? "note" : "notes"} in quarantine: the family is no longer yours, the coordinator receives them`)));
     if (n.online && s.state !== "syncing") parts.push(h("button", { class: "link sync-now", onclick: () => void replica?.sync().catch(() => {}) }, t("Nu synchroniseren", "Sync now")));
   }
   if (n.updated) parts.push(h("button", { class: "link", onclick: () => location.reload() }, t("Nieuwe versie: herladen", "New version: reload")));

@@ -215,3 +215,34 @@ export async function contactPage(r: Replica, user: User, familyId: string, flas
     save,
   );
 }
+
+/** problemsPage lists the writes the server did not take: quarantined (the
+ *  family is no longer hers; the coordinator has them) and rejected, each
+ *  with its value, until she dismisses it. */
+export async function problemsPage(r: Replica): Promise<Node> {
+  const s = await r.status();
+  const all = [...s.quarantined, ...s.rejected].sort((a, b) => b.at - a.at);
+  return h(
+    "section",
+    { class: "problems" },
+    h("p", null, h("a", { href: "#/" }, "← " + t("Mijn gezinnen", "My families"))),
+    h("h1", null, t("Niet aanvaarde wijzigingen", "Changes not accepted")),
+    all.length === 0
+      ? h("p", { class: "muted" }, t("Geen: de server heeft alles aanvaard.", "None: the server accepted everything."))
+      : h(
+          "ul",
+          { class: "list" },
+          all.map((p) =>
+            h(
+              "li",
+              { class: p.kind },
+              h("strong", null, p.kind === "quarantined" ? t("In quarantaine", "In quarantine") : t("Geweigerd", "Refused")),
+              h("span", { class: "muted" }, ` · ${when(p.at)} · ${p.change.collection}.${p.change.field}`),
+              h("p", { class: "note" }, typeof p.change.value === "string" ? p.change.value : JSON.stringify(p.change.value)),
+              h("p", { class: "muted" }, p.kind === "quarantined" ? t("Het gezin is niet meer van jou; de coördinator van de regio krijgt deze wijziging. Ze is niet verloren.", "The family is no longer yours; the region's coordinator receives this change. It is not lost.") : p.message),
+              h("button", { type: "button", onclick: () => void r.dismiss(p.id).then(() => dispatchEvent(new HashChangeEvent("hashchange"))) }, t("Gezien", "Seen")),
+            ),
+          ),
+        ),
+  );
+}
