@@ -32,6 +32,7 @@ export class FakeServer {
   loseAnswers = 0; // the next n answers are lost after the request was handled
   requests: { path: string; body: any }[] = [];
   refreshes = 0;
+  maxChanges = Infinity; // a larger push is 413 too_large
 
   stamp(): string {
     this.counter++;
@@ -128,6 +129,7 @@ export class FakeServer {
   private push(req: any): Response {
     const seen = this.batches.get(req.batch_id);
     if (seen) return this.json(200, seen);
+    if (req.changes.length > this.maxChanges) return this.json(413, { code: "too_large", message: "body too large" });
     let applied = 0;
     let ignored = 0;
     const rejected: unknown[] = [];

@@ -268,3 +268,81 @@ test("two replicas on one store (two tabs) share the session and the clock", asy
   await b.wipe();
   await assert.rejects(a.write("families", FAM, "label", "x"), (e: SyncError) => e.code === "signed_out");
 });
+
+test("a push the server finds too large is halved and sent again under the same batch id", async () => {
+  const { r, server } = await loggedIn();
+  await r.pull();
+  for (let i = 0; i < 5; i++) await r.write("families", FAM, "label", "versie " + i);
+  server.maxChanges = 2;
+  const res = await r.push();
+  assert.equal(res.batches, 3);
+  const pushes = server.requests.filter((q) => q.path === "/v1/sync/push").map((q) => [q.body.batch_id, q.body.changes.length]);
+  assert.equal(pushes[0][1], 5);
+  assert.equal(pushes[1][0], pushes[0][0], "the first half keeps the batch id");
+  assert.deepEqual(pushes.filter((p) => p[1] <= 2).reduce((n, p) => n + (p[1] as number), 0), 5);
+  assert.equal(server.get("families", FAM).label, "versie 4");
+  assert.equal((await r.status()).pending, 0);
+});
+
+test("a cursor the server refuses starts the pull over; held scopes it no longer names are evicted", async () => {
+  const { r, server, store } = await loggedIn();
+  await r.pull();
+  await store.commit([{ op: "put", table: "meta", key: "cursor", value: "not-a-cursor" }]);
+  server.granted.delete("family:" + FAM2); // a restored server database no longer gives her this family
+  const res = await r.pull();
+  assert.ok(res.changes > 0);
+  assert.equal(await r.get("families", FAM2), null);
+  assert.deepEqual(await r.scopes(), ["family:" + FAM, "intake:kempen"]);
+  assert.deepEqual(res.mismatched, []);
+});
+
+test("logging in again as a new device restamps the outbox with the new node", async () => {
+  const { r, server } = await loggedIn();
+  await r.pull();
+  await r.write("families", FAM, "label", "een");
+  await r.write("families", FAM, "label", "twee");
+  const old = server.deviceId;
+  server.deviceId = "0195b7d2-7c1e-7a4e-9b1f-2a1d4c0e9f99";
+  await r.login("coach1.kempen.demo", "pw", "t");
+  const p = await r.pending();
+  assert.ok(p.every((c) => c.hlc.endsWith(server.deviceId)), JSON.stringify(p));
+  assert.equal(p[1].base, p[0].hlc, "the base link follows the new stamp");
+  assert.ok(!p.some((c) => c.hlc.endsWith(old)));
+  await r.sync();
+  assert.equal(server.get("families", FAM).label, "twee");
+});
+
+test("convergence: replicas writing offline in any order end with the server's state", async () => {
+  let seed = 42;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  for (let round = 0; round < 5; round++) {
+    const server = world();
+    const replicas: Replica[] = [];
+    for (let i = 0; i < 3; i++) {
+      server.deviceId = `0195b7d2-7c1e-7a4e-9b1f-2a1d4c0e9f1${i}`;
+      let wall = 1_795_450_929_000 + rnd(5000);
+      const r = await openReplica({ baseUrl: "http://fake", store: new MemoryStore(), fetch: server.fetch, now: () => (wall += rnd(3)), pageSize: 2 });
+      await r.login("coach1.kempen.demo", "pw", "t" + i);
+      await r.pull();
+      replicas.push(r);
+    }
+    const ids = [FAM, FAM2];
+    for (let step = 0; step < 40; step++) {
+      const r = replicas[rnd(replicas.length)];
+      if (rnd(4) === 0) await r.sync();
+      else await r.write("families", ids[rnd(2)], ["label", "municipality"][rnd(2)], "w" + step);
+    }
+    for (let i = 0; i < 2; i++) for (const r of replicas) await r.sync();
+    for (const r of replicas) {
+      for (const id of ids) {
+        const got = await r.get("families", id);
+        const want = server.get("families", id);
+        assert.deepEqual(got, want, `round ${round} family ${id}`);
+      }
+      assert.deepEqual((await r.pull()).mismatched, []);
+    }
+  }
+});
