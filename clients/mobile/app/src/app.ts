@@ -6,7 +6,7 @@ import type { SyncStatus as SdkStatus, User } from "../../sdk/src/index";
 import { h, replace } from "./dom";
 import { currentLang, setLang, t, when } from "./i18n";
 import { netState, onNetState, type NetState } from "./offline";
-import { contactPage, familiesPage, familyPage, problemsPage, type Flash } from "./pages";
+import { contactPage, familiesPage, familyPage, goalPage, problemsPage, type Flash } from "./pages";
 import { openCoachReplica, replica, replicaError } from "./replica";
 import { deviceName } from "./session";
 
@@ -38,7 +38,7 @@ export async function start(el: HTMLElement): Promise<void> {
     });
     replica.onChange(() => {
       // A form keeps what she is typing; the other pages follow the store.
-      if (!/\/contact$/.test(location.hash)) void route();
+      if (!/\/(contact|doel\/[0-9a-f-]+)$/.test(location.hash)) void route();
     });
     if (replica.user()) replica.startAutoSync(30_000);
   }
@@ -68,12 +68,13 @@ async function route(): Promise<void> {
   const ticket = ++rendering;
   main.setAttribute("aria-busy", "true");
   try {
-    const m = /^\/gezin\/([0-9a-f-]+)(\/contact)?$/.exec(path);
+    const m = /^\/gezin\/([0-9a-f-]+)(\/contact|\/doel\/([0-9a-f-]+))?$/.exec(path);
     const shown = flash;
     flash = null;
     let page: Node;
     if (!replica) throw new Error(replicaError);
     if (path === "/problemen") page = await problemsPage(replica);
+    else if (m && m[3]) page = await goalPage(replica, m[1]!, m[3], (f) => (flash = f));
     else if (m && m[2]) page = await contactPage(replica, user, m[1]!, (f) => (flash = f));
     else if (m) page = await familyPage(replica, m[1]!);
     else page = await familiesPage(replica, user);

@@ -133,7 +133,7 @@ export async function familyPage(r: Replica, familyId: string): Promise<Node> {
       byDomain.size === 0
         ? h("p", { class: "muted" }, t("Nog geen doelen.", "No goals yet."))
         : [...byDomain.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([dom, gs]) =>
-            h("div", { class: "domain" }, h("h3", null, dom.replace(/_/g, " ")), h("ul", { class: "list" }, gs.map((g) => h("li", null, h("strong", null, str(g.fields.goal) || "—"), h("span", { class: "muted" }, " · " + tr2(GOAL_STATUS, str(g.fields.status) || "open"), typeof g.fields.scale === "number" ? ` · ${g.fields.scale}/10` : ""), g.fields.actions ? h("div", { class: "muted" }, str(g.fields.actions)) : null)))),
+            h("div", { class: "domain" }, h("h3", null, dom.replace(/_/g, " ")), h("ul", { class: "list" }, gs.map((g) => h("li", null, h("strong", null, str(g.fields.goal) || "—"), h("span", { class: "muted" }, " · " + tr2(GOAL_STATUS, str(g.fields.status) || "open"), typeof g.fields.scale === "number" ? ` · ${g.fields.scale}/10` : ""), g.fields.actions ? h("div", { class: "muted" }, str(g.fields.actions)) : null, h("a", { class: "edit", href: `#/gezin/${familyId}/doel/${g.id}` }, t("Bewerken", "Edit")))))),
           ),
     ),
     section(
@@ -244,5 +244,65 @@ export async function problemsPage(r: Replica): Promise<Node> {
             ),
           ),
         ),
+  );
+}
+
+/** goalPage edits one plan goal; only the fields she changed are written
+ *  (each is its own last-writer-wins field), at once and offline. */
+export async function goalPage(r: Replica, familyId: string, goalId: string, flash: (f: Flash) => void): Promise<Node> {
+  const g = await r.get("plan_goals", goalId);
+  const fam = await r.get("families", familyId);
+  if (!g || !fam) return notHere();
+  const err = h("p", { class: "form-error", role: "alert" });
+  const goal = h("textarea", { id: "goal", rows: "3" });
+  goal.value = str(g.goal);
+  const status = h("select", { id: "status" }, Object.entries(GOAL_STATUS).map(([v, [nl, en]]) => h("option", { value: v, selected: (str(g.status) || "open") === v }, t(nl, en))));
+  const scale = h("input", { id: "scale", type: "number", min: "0", max: "10", step: "1", inputmode: "numeric", value: typeof g.scale === "number" ? String(g.scale) : "" });
+  const actions = h("textarea", { id: "actions", rows: "3" });
+  actions.value = str(g.actions);
+  const due = h("input", { id: "due_on", type: "date", value: str(g.due_on) });
+  const save = h("button", { type: "submit", class: "primary" }, t("Bewaren", "Save"));
+  return h(
+    "form",
+    {
+      class: "goal",
+      onsubmit: async (ev: Event) => {
+        ev.preventDefault();
+        err.textContent = "";
+        const next: Record<string, JsonValue> = {
+          goal: goal.value,
+          status: status.value,
+          scale: scale.value === "" ? null : Math.min(10, Math.max(0, Math.round(Number(scale.value)))),
+          actions: actions.value,
+          due_on: due.value || null,
+        };
+        const changed: Record<string, JsonValue> = {};
+        for (const [k, v] of Object.entries(next)) if (JSON.stringify(v) !== JSON.stringify(g[k] ?? (k === "goal" || k === "actions" ? "" : k === "status" ? "open" : null))) changed[k] = v;
+        save.disabled = true;
+        try {
+          if (Object.keys(changed).length) await r.writeRow("plan_goals", goalId, changed);
+          flash({ kind: "ok", text: Object.keys(changed).length ? t("Doel bewaard op dit toestel; het wordt verstuurd bij de volgende synchronisatie.", "Goal saved on this device; it is sent with the next sync.") : t("Niets gewijzigd.", "Nothing changed.") });
+          location.hash = `#/gezin/${familyId}`;
+        } catch (e) {
+          err.textContent = t("Niet bewaard: ", "Not saved: ") + (e instanceof Error ? e.message : String(e));
+          save.disabled = false;
+        }
+      },
+    },
+    h("p", null, h("a", { href: `#/gezin/${familyId}` }, "← " + str(fam.label))),
+    h("h1", null, t("Doel bewerken", "Edit goal")),
+    h("p", { class: "muted" }, str(g.life_domain).replace(/_/g, " ")),
+    h("label", { for: "goal" }, t("Doel (in de woorden van het gezin)", "Goal (in the family's words)")),
+    goal,
+    h("label", { for: "status" }, t("Stand", "Status")),
+    status,
+    h("label", { for: "scale" }, t("Schaal (0–10)", "Scale (0–10)")),
+    scale,
+    h("label", { for: "actions" }, t("Acties", "Actions")),
+    actions,
+    h("label", { for: "due_on" }, t("Tegen", "Due")),
+    due,
+    err,
+    save,
   );
 }

@@ -29,6 +29,37 @@ async function coachPhone(username) {
   return page;
 }
 
+/** synced syncs the page now (the online event may have started it already)
+ *  and waits until nothing is pending. */
+async function synced(page) {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const btn = page.locator(".syncbar button.sync-now");
+    if (await btn.isVisible()) await btn.click({ timeout: 2_000 }).catch(() => {});
+    try {
+      await page.locator(".syncbar .pending.ok").waitFor({ timeout: 2_000 });
+      return;
+    } catch {
+      // still sending
+    }
+  }
+  throw new Error("still pending after 15 s: " + (await page.locator(".syncbar").innerText()));
+}
+
+/** editGoal opens the first goal of the family page shown, sets its text
+ *  (and the scale, when given) and saves. */
+async function editGoal(page, text, scale) {
+  await page.locator("section.plan a.edit").first().click();
+  await page.locator("form.goal").waitFor();
+  const goalId = page.url().split("/doel/")[1];
+  await page.locator("#goal").fill(text);
+  if (scale !== undefined) await page.locator("#scale").fill(String(scale));
+  await page.locator("form.goal button[type=submit]").click();
+  await page.locator(".flash.ok").waitFor();
+  await page.locator("section.plan li", { hasText: text }).waitFor();
+  return goalId;
+}
+
 test("my families are only hers, and a family page shows members, plan, network and contacts", async () => {
   const page = await coachPhone("coach1.kempen.demo");
   const coach = await sp.api("coach1.kempen.demo");
@@ -72,19 +103,20 @@ test("a contact written offline is kept through an offline reload and reaches th
   await page.locator("section.timeline li", { hasText: note }).waitFor();
   await page.locator(".syncbar .pending.warn").waitFor();
   await shot(page, "contact-offline");
+  const goalText = "Samen naar school fietsen " + Date.now();
+  await editGoal(page, goalText, 7);
 
   await page.reload();
   await page.locator("section.timeline li", { hasText: note }).waitFor();
+  await page.locator("section.plan li", { hasText: goalText }).waitFor();
   await page.locator(".syncbar .pending.warn").waitFor();
   assert.equal(await page.locator(".syncbar .net").textContent(), "Offline");
 
   await page.context().setOffline(false);
-  if (await page.locator(".syncbar .pending.warn").isVisible()) {
-    await page.locator(".syncbar button.sync-now").click({ timeout: 5_000 }).catch(() => {}); // the online event may have started it already
-  }
-  await page.locator(".syncbar .pending.ok").waitFor({ timeout: 15_000 });
+  await synced(page);
   const reviewer = await sp.api("reviewer.kempen.demo");
   const c = await reviewer.get(`/v1/families/${familyId}`);
+  assert.ok(JSON.stringify(c.goals).includes(goalText), "the goal's new text is in the consolidated case");
   const got = c.contacts.find((x) => x.note === note);
   assert.ok(got, "the offline note is in the consolidated case");
   assert.equal(got.minutes, 45);
@@ -93,4 +125,36 @@ test("a contact written offline is kept through an offline reload and reaches th
   assert.equal(got.follow_up, "Volgende week bellen");
   await shot(page, "contact-synced");
   assert.deepEqual(sp.pageErrors(page), []);
+});
+
+test("the same goal edited offline on two devices converges to the later write on both; the other is in the history", async () => {
+  const a = await coachPhone("coach1.kempen.demo");
+  const b = await coachPhone("coach1.kempen.demo"); // her second device
+  const familyId = (await a.locator("ul.cards a.card").first().getAttribute("href")).replace("#/gezin/", "");
+  for (const p of [a, b]) {
+    await p.evaluate((id) => (location.hash = "#/gezin/" + id), familyId);
+    await p.locator("article.family h1").waitFor();
+    await p.context().setOffline(true);
+  }
+  const first = "Eerst op de telefoon " + Date.now();
+  const goalId = await editGoal(a, first);
+  await new Promise((r) => setTimeout(r, 20));
+  const later = "Later op de laptop " + Date.now();
+  assert.equal(await editGoal(b, later), goalId, "the same goal");
+
+  for (const p of [a, b]) await p.context().setOffline(false);
+  await synced(a);
+  await synced(b);
+  await synced(a); // pulls b's write
+  for (const p of [a, b]) await p.locator("section.plan li", { hasText: later }).waitFor();
+  assert.equal(await a.locator("section.plan li", { hasText: first }).count(), 0);
+
+  const reviewer = await sp.api("reviewer.kempen.demo");
+  const h = await reviewer.get(`/v1/families/${familyId}/history?collection=plan_goals&row=${goalId}&field=goal`);
+  const values = h.fields.flatMap((f) => f.entries.map((e) => e.value));
+  assert.ok(values.includes(first) && values.includes(later), JSON.stringify(values));
+  const c = await reviewer.get(`/v1/families/${familyId}`);
+  assert.ok(JSON.stringify(c.goals).includes(later) && !JSON.stringify(c.goals).includes(first));
+  await shot(b, "goal-converged");
+  assert.deepEqual([...sp.pageErrors(a), ...sp.pageErrors(b)], []);
 });
