@@ -6,6 +6,7 @@ import { Clock, formatStamp, isZeroStamp, parseStamp, ZERO_STAMP, type Stamp } f
 import { wins } from "./merge.js";
 import { fieldSum, formatSum, scopesHash } from "./checksum.js";
 import { SyncError } from "./errors.js";
+import { checkValue, isValidId, type Schema } from "./schema.js";
 import type { Store, StoreOp } from "./store.js";
 import type {
   Change, JsonValue, Problem, PullResult, PushResult, Replica, ReplicaOptions, Row, Signal, SyncResult,
@@ -16,12 +17,7 @@ const SCHEMA_VERSION = 1;
 const DELETED = "_deleted";
 const REFRESH_MARGIN_MS = 30_000;
 const MAX_PAGES = 1_000_000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** The parts of GET /v1/schema the replica uses. */
-interface SchemaField { name: string; ref?: string; immutable?: boolean; server_only?: boolean }
-interface SchemaCollection { name: string; scope: string; parent?: string; server_created?: boolean; fields: SchemaField[] }
-interface Schema { version: number; collections: SchemaCollection[] }
 
 // Built-in scope rules (docs/protocol.md "Scopes"), used when no schema was fetched yet.
 export const BUILTIN: Record<string, { scope: string; parent?: string; parentRef?: string }> = {
@@ -469,7 +465,7 @@ class ReplicaImpl implements Replica {
       if (!this.clock || !this.device) throw new SyncError("signed_out", "not logged in");
       const role = this.account?.role;
       if (role === "reviewer" || role === "admin") throw new SyncError("forbidden", `Role ${role} writes no case data`);
-      if (!UUID.test(id)) throw new SyncError("invalid", `${collection}: id ${JSON.stringify(id)} is not a lowercase UUID`);
+      if (!isValidId(id)) throw new SyncError("invalid", `${collection}: id ${JSON.stringify(id)} is not a lowercase UUID`);
       const sc = this.schema?.collections.find((c) => c.name === collection);
       if (this.schema && !sc) throw new SyncError("invalid", `unknown collection ${JSON.stringify(collection)}`);
       if (!this.schema && !BUILTIN[collection]) throw new SyncError("invalid", `unknown collection ${JSON.stringify(collection)}`);
@@ -478,12 +474,15 @@ class ReplicaImpl implements Replica {
       const raws: [string, string][] = [];
       for (const [field, value] of Object.entries(values)) {
         if (value === undefined) throw new SyncError("invalid", `${collection}.${field}: no value`);
+        if (field === DELETED && typeof value !== "boolean") throw new SyncError("invalid", `${collection}.${DELETED}: want true or false`);
         const raw = JSON.stringify(value);
         if (sc && field !== DELETED) {
           const f = sc.fields.find((x) => x.name === field);
           if (!f) throw new SyncError("invalid", `unknown field ${JSON.stringify(field)} in ${collection}`);
           if (f.server_only) throw new SyncError("forbidden", `${collection}.${field} is written by the server only`);
           const cur = current.get(field);
+          const problem = checkValue(f, value);
+          if (problem) throw new SyncError("invalid", `${collection}.${problem}`);
           if (f.immutable && cur && cur.v !== raw) throw new SyncError("invalid", `${collection}.${field} cannot change once set`);
         }
         raws.push([field, raw]);

@@ -45,14 +45,20 @@ test("IdbStore and a replica on it in real Chromium", { skip, timeout: 60_000 },
   const proc = spawn(chromium, [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", `--user-data-dir=${profile}`,
     `http://127.0.0.1:${port}/`,
-  ], { stdio: "ignore" });
+  ], { stdio: "ignore", detached: true }); // its own process group: the renderers go with it
   try {
     const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error("no result from Chromium in 45 s")), 45_000));
     const { fails } = await Promise.race([result, timeout]);
     assert.deepEqual(fails, []);
   } finally {
-    proc.kill("SIGKILL");
+    const exited = new Promise((r) => proc.once("exit", r));
+    try {
+      process.kill(-proc.pid!, "SIGKILL");
+    } catch {
+      proc.kill("SIGKILL");
+    }
+    await exited;
     server.close();
-    rmSync(profile, { recursive: true, force: true });
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 });

@@ -92,6 +92,17 @@ test("a coach pulls her families, writes a contact, pushes, and the coordinator 
     const traj = trajectories[0];
     const familyId = traj.fields.family_id as string;
 
+    // The cached schema refuses bad writes at once, offline.
+    const rejects = async (p: Promise<void>, code: string) => assert.rejects(p, (e: SyncError) => e.code === code);
+    await rejects(r.write("trajectories", traj.id, "status", "closed"), "forbidden");
+    await rejects(r.write("trajectories", r.newId(), "family_id", familyId), "forbidden");
+    await rejects(r.write("contacts", r.newId(), "mode", "fiets"), "invalid");
+    await rejects(r.write("contacts", r.newId(), "minutes", 12.5), "invalid");
+    await rejects(r.write("contacts", r.newId(), "occurred_at", "gisteren"), "invalid");
+    await rejects(r.write("contacts", r.newId(), "trajectory_id", null), "invalid");
+    await rejects(r.write("families", familyId, "no_such_field", 1), "invalid");
+    assert.equal((await r.status()).pending, 0);
+
     const id = r.newId();
     const note = "Huisbezoek (SDK-test): de ochtenden verlopen rustiger. " + id;
     await r.writeRow("contacts", id, {
