@@ -7,6 +7,7 @@ import { h, replace } from "./dom";
 import { currentLang, setLang, t, when } from "./i18n";
 import { netState, onNetState, type NetState } from "./offline";
 import { contactPage, familiesPage, familyPage, goalPage, problemsPage, type Flash } from "./pages";
+import { consultPage, referralPage, signalsPage } from "./intake";
 import { openCoachReplica, replica, replicaError } from "./replica";
 import { deviceName } from "./session";
 
@@ -38,7 +39,7 @@ export async function start(el: HTMLElement): Promise<void> {
     });
     replica.onChange(() => {
       // A form keeps what she is typing; the other pages follow the store.
-      if (!/\/(contact|doel\/[0-9a-f-]+)$/.test(location.hash)) void route();
+      if (!/\/(contact|doel\/[0-9a-f-]+)$|#\/(permanentie|aanmelding)/.test(location.hash)) void route();
     });
     if (replica.user()) replica.startAutoSync(30_000);
   }
@@ -73,7 +74,11 @@ async function route(): Promise<void> {
     flash = null;
     let page: Node;
     if (!replica) throw new Error(replicaError);
+    const setFlash = (f: Flash) => (flash = f);
     if (path === "/problemen") page = await problemsPage(replica);
+    else if (path === "/permanentie") page = await consultPage(replica, user, setFlash);
+    else if (path.startsWith("/aanmelding")) page = await referralPage(replica, user, new URLSearchParams(path.split("?")[1] ?? "").get("consult") ?? "", setFlash);
+    else if (path === "/signalen") page = await signalsPage(replica);
     else if (m && m[3]) page = await goalPage(replica, m[1]!, m[3], (f) => (flash = f));
     else if (m && m[2]) page = await contactPage(replica, user, m[1]!, (f) => (flash = f));
     else if (m) page = await familyPage(replica, m[1]!);
@@ -157,6 +162,14 @@ function renderShell(u: User): void {
     "header",
     { class: "top" },
     h("a", { class: "brand", href: "#/" }, "Samenplan coach"),
+    h(
+      "nav",
+      null,
+      h("a", { href: "#/" }, t("Gezinnen", "Families")),
+      h("a", { href: "#/permanentie" }, t("Permanentie", "Permanence")),
+      h("a", { href: "#/aanmelding" }, t("Aanmelding", "Referral")),
+      h("a", { href: "#/signalen" }, t("Signalen", "Signals")),
+    ),
     h(
       "div",
       { class: "who" },
