@@ -346,3 +346,25 @@ test("convergence: replicas writing offline in any order end with the server's s
     }
   }
 });
+
+test("auto-sync keeps trying while offline and delivers once online; change events name the collections", async () => {
+  const { r, server } = await loggedIn();
+  const changes: string[][] = [];
+  r.onChange((c) => changes.push(c));
+  server.offline = true;
+  await r.write("families", FAM, "label", "automatisch");
+  const stop = r.startAutoSync(20);
+  await new Promise((res) => setTimeout(res, 60));
+  assert.equal((await r.status()).state, "offline");
+  server.offline = false;
+  const deadline = Date.now() + 2000;
+  while ((await r.status()).pending > 0 || (await r.status()).lastSync === 0) {
+    assert.ok(Date.now() < deadline, "auto-sync delivered in time");
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  stop();
+  assert.equal(server.get("families", FAM).label, "automatisch");
+  assert.deepEqual(changes[0], ["families"]);
+  assert.ok(changes.some((c) => c.includes("trajectories")), JSON.stringify(changes));
+  await r.close();
+});
