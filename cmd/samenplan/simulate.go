@@ -28,6 +28,7 @@ type SimConfig struct {
 	Region  string
 	Rules   string
 	Dir     string // working directory; a temporary one when empty
+	Chaos   bool   // inject faults (see Chaos)
 }
 
 // SimReport is what a simulation found.
@@ -58,11 +59,15 @@ func runSimulate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.Region, "region", "kempen", "region to simulate")
 	fs.StringVar(&cfg.Rules, "rules", envOr("SAMENPLAN_RULES", "rules/regions"), "rules directory")
 	fs.StringVar(&cfg.Dir, "dir", "", "working directory (kept); a temporary one when empty")
+	fs.BoolVar(&cfg.Chaos, "chaos", false, "inject faults: offline periods, duplicated, reordered and lost pushes, clock skew, reassignments, a server restart")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: simulate: %v", errUsage, err)
 	}
 	if cfg.Devices < 1 || cfg.Writes < 0 {
 		return fmt.Errorf("%w: simulate: --devices must be ≥ 1 and --writes ≥ 0", errUsage)
+	}
+	if cfg.Chaos {
+		return runChaos(ctx, cfg, stdout)
 	}
 	fmt.Fprintf(stdout, "simulate: %d devices, %d writes, seed %d\n", cfg.Devices, cfg.Writes, cfg.Seed)
 	rep, err := Simulate(ctx, cfg)
