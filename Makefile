@@ -104,9 +104,13 @@ fuzz:
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
 
-## bench: the benchmark table (docs/benchmarks.md)
+## bench: the Go benchmarks, then the load command (samenplan bench: 500 devices over HTTP on
+## loopback, the SQLite ceiling, memory, startup with a million fields) and its one table
+## (docs/benchmarks.md); BENCHFLAGS passes flags to it (e.g. BENCHFLAGS='--duration 60s')
+BENCHFLAGS ?=
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+	$(GO) run ./cmd/samenplan bench --rules ./rules/regions $(BENCHFLAGS)
 
 ## soak: the long versions (fuzzing, crash loops)
 soak:

@@ -33,6 +33,7 @@ Usage:
   samenplan device   list|revoke ...
   samenplan backup   --data ./data --to DIR
   samenplan simulate [--devices 20] [--writes 2000] [--seed 1]
+  samenplan bench    [--devices 500] [--duration 20s] [--quick]
   samenplan version
 
 Flags can also be set in the environment: SAMENPLAN_ADDR, SAMENPLAN_DATA,
@@ -60,6 +61,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = runBackup(ctx, args[1:], stdout)
 	case "simulate":
 		err = runSimulate(ctx, args[1:], stdout)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "samenplan", version)
 	case "help", "-h", "--help":
