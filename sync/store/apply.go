@@ -26,8 +26,8 @@ const (
 		SELECT collection, id, field, ?, ?, ? FROM change_log WHERE seq = ?`
 	qQuarantine = `INSERT OR IGNORE INTO quarantine (device_id, user_id, batch_id, collection, row_id, field, value, hlc, scope, reason, received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qScopeSum = `INSERT INTO scope_sums (scope, sum) VALUES (?, ?)
-		ON CONFLICT (scope) DO UPDATE SET sum = (sum | excluded.sum) & ~(sum & excluded.sum)`
+	qScopeSum = `INSERT INTO scope_sums (scope, sum, head) VALUES (?, ?, ?)
+		ON CONFLICT (scope) DO UPDATE SET sum = (sum | excluded.sum) & ~(sum & excluded.sum), head = max(head, excluded.head)`
 	qBatchGet      = `SELECT response FROM batches WHERE device_id = ? AND batch_id = ?`
 	qBatchPut      = `INSERT INTO batches (device_id, batch_id, response, received_at) VALUES (?, ?, ?, ?)`
 	qFieldsFromLog = `INSERT INTO fields (collection, id, field, seq)
@@ -715,8 +715,10 @@ func (ap *applier) saveFields(ctx context.Context) error {
 // saveScopes records the scopes of new rows and of referrals linked to a
 // family, and updates the scope checksums.
 func (ap *applier) saveScopes(ctx context.Context) error {
+	// sums holds the XOR delta of every scope the batch touches (a winner
+	// changed or a row added), even when the delta is zero: each of them gets
+	// its head moved to the batch's last seq.
 	sums := make(map[string]uint64, 4)
-	sums[ap.r.regionScope] = 0
 	b := newBulk(ap.r, ap.tx, scopesInsert)
 	for _, row := range ap.rows {
 		if row.exists || row.code != "" || row.qscope != "" {
@@ -770,10 +772,7 @@ func (ap *applier) saveScopes(ctx context.Context) error {
 		return err
 	}
 	for s, d := range sums {
-		if d == 0 {
-			continue
-		}
-		if _, err := st.ExecContext(ctx, s, int64(d)); err != nil {
+		if _, err := st.ExecContext(ctx, s, int64(d), ap.nextSeq); err != nil {
 			return fmt.Errorf("update checksum: %w", err)
 		}
 	}

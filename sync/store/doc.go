@@ -18,7 +18,10 @@
 //   - fields: the current winner of every field as the seq of its log
 //     entry: one row per field.
 //   - row_scopes: the scopes of every row; scope_sums: per scope, the XOR of
-//     crdt.FieldSum over its winners ("region:<name>" covers every row).
+//     crdt.FieldSum over its winners ("region:<name>" covers every row) and
+//     its head, the last seq that changed a winner of the scope or added a
+//     row to it. A pull walks the log after its cursor only when a held
+//     scope's head is past it, so an empty poll reads no log rows.
 //   - batches: the first response to every (device, batch) for replays.
 //   - family_access / former_access: who holds a family, derived from its
 //     trajectories in the transaction that changes them; who lost it.

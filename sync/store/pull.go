@@ -286,6 +286,17 @@ func (r *Region) walk(ctx context.Context, tx *sql.Tx, scopes []string, after in
 			WHERE l.seq > ?1 AND f.seq = l.seq AND (?3, l.collection, l.id, l.field) <= (?4, ?5, ?6, ?7)
 			ORDER BY l.seq LIMIT ?2`, after, n, r.regionScope, upTo[0], upTo[1], upTo[2], upTo[3])
 	}
+	// The heads of the scopes say whether anything of theirs was written
+	// after the cursor; an empty poll stops here instead of scanning the log
+	// written since, in everyone's scopes.
+	var head int64
+	if err := tx.QueryRowContext(ctx, qScopesHead, jsonStrings(scopes)).Scan(&head); err != nil {
+		return nil, fmt.Errorf("read scope heads: %w", err)
+	}
+	if head <= after {
+		return nil, nil
+	}
+	r.walks.Add(1)
 	const walk = `SELECT l.collection, l.id, l.field, l.value, l.hlc, l.seq, r.scope
 		FROM change_log l
 		CROSS JOIN fields f ON f.collection = l.collection AND f.id = l.id AND f.field = l.field
@@ -297,6 +308,9 @@ func (r *Region) walk(ctx context.Context, tx *sql.Tx, scopes []string, after in
 	return r.readRows(ctx, tx, walk+` AND (r.scope, l.collection, l.id, l.field) <= (?4, ?5, ?6, ?7)
 		ORDER BY l.seq LIMIT ?3`, after, jsonStrings(scopes), n, upTo[0], upTo[1], upTo[2], upTo[3])
 }
+
+// qScopesHead is the highest head of the scopes named in a JSON array.
+const qScopesHead = `SELECT coalesce(max(s.head), 0) FROM json_each(?) j CROSS JOIN scope_sums s ON s.scope = j.value`
 
 // Statements of the fill: the winners of one scope (or, for the region
 // scope, of every row) after a key (collection, id, field), in key order.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/samenplan/samenplan/sync/schema"
 )
@@ -45,6 +46,8 @@ type Region struct {
 
 	mu    sync.Mutex // held across every write transaction and its OnCommit
 	stmts map[string]*sql.Stmt
+
+	walks atomic.Int64 // pulls that read the log for held scopes (the scope heads did not stop them)
 }
 
 func openRegion(ctx context.Context, path, name string, opts Options) (*Region, error) {
