@@ -139,12 +139,16 @@ func (s *Stamp) UnmarshalText(b []byte) error {
 }
 
 // Clock is a hybrid logical clock for one node. It is safe for concurrent use.
-// Its readings never go backwards, also when the wall clock does.
+// Its readings never go backwards, also when the wall clock does (Rebase
+// aside). Its physical time is the wall clock minus an offset (zero unless
+// SetOffset or Calibrate set one), so a device whose wall clock runs ahead of
+// the server's can still make stamps the server accepts.
 type Clock struct {
-	mu   sync.Mutex
-	node string
-	now  func() time.Time
-	last Stamp
+	mu     sync.Mutex
+	node   string
+	now    func() time.Time
+	offset int64 // ms subtracted from the wall clock; >= 0
+	last   Stamp
 }
 
 // NewClock returns a clock for node reading wall time from now (time.Now
@@ -167,7 +171,7 @@ func (c *Clock) Node() string { return c.node }
 func (c *Clock) Now() Stamp {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	pt := c.now().UnixMilli()
+	pt := c.physical()
 	if pt > c.last.Wall {
 		c.last = Stamp{Wall: pt, Node: c.node}
 	} else {
@@ -194,7 +198,7 @@ var ErrClockSkew = errors.New("stamp too far ahead of the clock")
 func (c *Clock) Observe(s Stamp, maxAhead time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	pt := c.now().UnixMilli()
+	pt := c.physical()
 	if maxAhead > 0 && s.Wall > pt+maxAhead.Milliseconds() {
 		return fmt.Errorf("%w: %s is %s ahead", ErrClockSkew, s, time.Duration(s.Wall-pt)*time.Millisecond)
 	}
@@ -202,6 +206,76 @@ func (c *Clock) Observe(s Stamp, maxAhead time.Duration) error {
 		c.last = Stamp{Wall: s.Wall, Counter: s.Counter, Node: c.node}
 	}
 	return nil
+}
+
+// physical is the wall clock less the offset, in unix ms. c.mu is held.
+func (c *Clock) physical() int64 { return c.now().UnixMilli() - c.offset }
+
+// Offset returns how far the clock reads its physical time behind the wall
+// clock (zero by default).
+func (c *Clock) Offset() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Duration(c.offset) * time.Millisecond
+}
+
+// SetOffset makes the clock read its physical time as the wall clock minus d
+// (whole milliseconds; a negative d counts as zero). It restores an offset
+// learned by Calibrate in an earlier session.
+func (c *Clock) SetOffset(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = max(0, d.Milliseconds())
+}
+
+// Calibrate compares the clock's physical time with server, a stamp the
+// server made just now (server_hlc), and corrects the offset when they are
+// more than tolerance apart: when the physical time is ahead, the offset
+// grows so that it reads server's wall time; when it is behind and there is
+// an offset, the offset shrinks (never below zero) the same way, so a wall
+// clock that was put right stops being held back. A clock that is behind
+// without an offset is left alone: the receive rule carries it forward. It
+// reports whether the offset changed. The last reading does not change:
+// see Rebase.
+func (c *Clock) Calibrate(server Stamp, tolerance time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wall := c.now().UnixMilli()
+	ahead := wall - c.offset - server.Wall
+	tol := max(0, tolerance.Milliseconds())
+	var off int64
+	switch {
+	case ahead > tol:
+		off = wall - server.Wall
+	case ahead < -tol && c.offset > 0:
+		off = max(0, wall-server.Wall)
+	default:
+		return false
+	}
+	changed := off != c.offset
+	c.offset = off
+	return changed
+}
+
+// Rebase lowers the clock's last reading to floor when it is beyond it, so
+// that later stamps are just past floor instead of past stamps the server
+// refused; it reports whether the reading changed. This breaks the rule that
+// readings never go backwards, so the caller must give a floor at or above
+// every stamp of this clock that anyone stored (for a device: the server's
+// server_hlc and every stamp it holds as stored) and must stamp anew every
+// write it still has with a stamp above floor.
+func (c *Clock) Rebase(floor Stamp) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last.Compare(floor) <= 0 {
+		return false
+	}
+	// The reading keeps the clock's node: it may sort just below floor
+	// (a greater node), but the next Now moves the counter past it.
+	next := Stamp{Wall: floor.Wall, Counter: floor.Counter, Node: c.node}
+	changed := next != c.last
+	c.last = next
+	return changed
 }
 
 func bump(s Stamp) Stamp {

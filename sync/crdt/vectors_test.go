@@ -59,8 +59,11 @@ type CompareVec struct {
 // ClockVector drives one clock of Node through Steps. Every step sets the
 // wall clock to Wall (unix ms) first. Op "now" makes a stamp (Want); op
 // "observe" merges Stamp with MaxAheadMS (0: no limit) and Error tells
-// whether it is refused as clock skew. After each step Last is the clock's
-// latest stamp.
+// whether it is refused as clock skew; op "set_offset" sets the offset to
+// SetMS; op "calibrate" compares with the server's Stamp within ToleranceMS
+// and op "rebase" lowers the last reading to Stamp, Changed telling whether
+// either changed anything. After each step Last is the clock's latest stamp
+// and OffsetMS its offset.
 type ClockVector struct {
 	Name  string      `json:"name"`
 	Node  string      `json:"node"`
@@ -68,13 +71,17 @@ type ClockVector struct {
 }
 
 type ClockStep struct {
-	Wall       int64  `json:"wall"`
-	Op         string `json:"op"`
-	Stamp      string `json:"stamp,omitempty"`
-	MaxAheadMS int64  `json:"max_ahead_ms,omitempty"`
-	Want       string `json:"want,omitempty"`
-	Error      bool   `json:"error,omitempty"`
-	Last       string `json:"last"`
+	Wall        int64  `json:"wall"`
+	Op          string `json:"op"`
+	Stamp       string `json:"stamp,omitempty"`
+	MaxAheadMS  int64  `json:"max_ahead_ms,omitempty"`
+	SetMS       int64  `json:"set_ms,omitempty"`
+	ToleranceMS int64  `json:"tolerance_ms,omitempty"`
+	Want        string `json:"want,omitempty"`
+	Error       bool   `json:"error,omitempty"`
+	Changed     bool   `json:"changed,omitempty"`
+	Last        string `json:"last"`
+	OffsetMS    int64  `json:"offset_ms,omitempty"`
 }
 
 // WinsVector: does write A beat write B for the same field? Values are raw
@@ -201,6 +208,36 @@ func vectorInputs(t *testing.T) Vectors {
 			{t0, "observe", "1895451229838-0003-server", 0}, {t0, "now", "", 0}}},
 		{"first observe of the zero-ish stamp", "dev-d", []step{
 			{t0, "observe", "0000000000000-0000-a", 300_000}, {t0, "now", "", 0}}},
+		// A device's wall clock 10 minutes ahead of the server's (t0).
+		{"calibrate: ten minutes ahead learns the offset, rebase lowers the last reading", "dev-e", []step{
+			{t0 + 600_000, "now", "", 0}, {t0 + 600_100, "calibrate", "1795450930038-0000-server", 60_000},
+			{t0 + 600_100, "now", "", 0}, {t0 + 600_100, "rebase", "1795450930038-0002-server", 0},
+			{t0 + 600_100, "now", "", 0}, {t0 + 600_101, "now", "", 0}}},
+		{"calibrate within the tolerance changes nothing", "dev-e", []step{
+			{t0 + 59_000, "calibrate", "1795450929838-0000-server", 60_000}, {t0 + 59_000, "now", "", 0},
+			{t0 - 59_000, "calibrate", "1795450929838-0000-server", 60_000}, {t0 - 59_000, "now", "", 0}}},
+		{"calibrate: behind without an offset is left to the receive rule", "dev-e", []step{
+			{t0 - 600_000, "calibrate", "1795450929838-0000-server", 60_000}, {t0 - 600_000, "now", "", 0}}},
+		{"calibrate: the wall clock put right shrinks the offset back to zero", "dev-e", []step{
+			{t0, "set_offset", "", 600_000}, {t0, "calibrate", "1795450929838-0000-server", 60_000},
+			{t0 + 1, "now", "", 0}}},
+		{"calibrate: a wall clock put partly right shrinks the offset", "dev-e", []step{
+			{t0 + 600_000, "set_offset", "", 900_000}, {t0 + 600_000, "calibrate", "1795450929838-0000-server", 60_000},
+			{t0 + 600_001, "now", "", 0}}},
+		{"calibrate: an offset too small grows", "dev-e", []step{
+			{t0 + 900_000, "set_offset", "", 100_000}, {t0 + 900_000, "calibrate", "1795450929838-0000-server", 60_000},
+			{t0 + 900_000, "now", "", 0}}},
+		{"set_offset: a negative offset counts as zero", "dev-e", []step{
+			{t0, "set_offset", "", -5_000}, {t0, "now", "", 0}}},
+		{"offset: observe checks max-ahead against the corrected time", "dev-e", []step{
+			{t0 + 600_000, "set_offset", "", 600_000}, {t0 + 600_000, "observe", "1795451229839-0000-server", 300_000},
+			{t0 + 600_000, "observe", "1795451229838-0000-server", 300_000}}},
+		{"rebase at or above the last reading changes nothing", "dev-f", []step{
+			{t0, "now", "", 0}, {t0, "rebase", "1795450929838-0000-dev-f", 0}, {t0, "rebase", "1795450999999-0000-server", 0},
+			{t0, "now", "", 0}}},
+		{"rebase to a greater node's stamp: the next stamp is still past it", "dev-f", []step{
+			{t0, "observe", "1795450929838-0007-zzz", 0}, {t0, "rebase", "1795450929838-0005-zzz", 0}, {t0, "now", "", 0},
+			{t0, "rebase", "1795450929838-0006-aaa", 0}}},
 	} {
 		wall := time.UnixMilli(cv.steps[0].wall)
 		c := NewClock(cv.node, func() time.Time { return wall })
@@ -218,10 +255,22 @@ func vectorInputs(t *testing.T) Vectors {
 					t.Fatalf("%s: Observe: %v", cv.name, err)
 				}
 				st.Error = err != nil
+			case "set_offset":
+				st.SetMS = s.maxAhead
+				c.SetOffset(time.Duration(s.maxAhead) * time.Millisecond)
+			case "calibrate":
+				st.Stamp, st.ToleranceMS = s.stamp, s.maxAhead
+				st.Changed = c.Calibrate(mustStamp(t, s.stamp), time.Duration(s.maxAhead)*time.Millisecond)
+			case "rebase":
+				st.Stamp = s.stamp
+				st.Changed = c.Rebase(mustStamp(t, s.stamp))
+			default:
+				t.Fatalf("%s: unknown op %q", cv.name, s.op)
 			}
 			if l := c.Last(); !l.IsZero() {
 				st.Last = l.String()
 			}
+			st.OffsetMS = c.Offset().Milliseconds()
 			vec.Steps = append(vec.Steps, st)
 		}
 		v.Clock = append(v.Clock, vec)
@@ -384,6 +433,16 @@ func TestVectors(t *testing.T) {
 				if got := errors.Is(err, ErrClockSkew); got != s.Error || (err != nil && !got) {
 					t.Errorf("%s: step %d: Observe(%s) = %v, want error %v", cv.Name, i, s.Stamp, err, s.Error)
 				}
+			case "set_offset":
+				c.SetOffset(time.Duration(s.SetMS) * time.Millisecond)
+			case "calibrate":
+				if got := c.Calibrate(mustStamp(t, s.Stamp), time.Duration(s.ToleranceMS)*time.Millisecond); got != s.Changed {
+					t.Errorf("%s: step %d: Calibrate(%s) = %v, want %v", cv.Name, i, s.Stamp, got, s.Changed)
+				}
+			case "rebase":
+				if got := c.Rebase(mustStamp(t, s.Stamp)); got != s.Changed {
+					t.Errorf("%s: step %d: Rebase(%s) = %v, want %v", cv.Name, i, s.Stamp, got, s.Changed)
+				}
 			default:
 				t.Fatalf("%s: unknown op %q", cv.Name, s.Op)
 			}
@@ -393,6 +452,9 @@ func TestVectors(t *testing.T) {
 			}
 			if got != s.Last {
 				t.Errorf("%s: step %d: Last() = %q, want %q", cv.Name, i, got, s.Last)
+			}
+			if got := c.Offset().Milliseconds(); got != s.OffsetMS {
+				t.Errorf("%s: step %d: Offset() = %d ms, want %d", cv.Name, i, got, s.OffsetMS)
 			}
 		}
 	}

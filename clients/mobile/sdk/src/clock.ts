@@ -118,13 +118,17 @@ function bump(s: Stamp): Stamp {
 
 /**
  * Clock is a hybrid logical clock for one node. Its readings never go
- * backwards, also when the wall clock does. `now` returns unix ms
- * (Date.now when omitted); `last` resumes an earlier session's clock.
+ * backwards, also when the wall clock does (rebase aside). `now` returns
+ * unix ms (Date.now when omitted); `last` resumes an earlier session's
+ * clock. Its physical time is the wall clock minus an offset (zero unless
+ * setOffset or calibrate set one), so a device whose wall clock runs ahead
+ * of the server's still makes stamps the server accepts.
  */
 export class Clock {
   readonly node: string;
   private readonly wallNow: () => number;
   private lastStamp: Stamp;
+  private offsetMs = 0;
 
   constructor(node: string, now?: () => number, last: Stamp = ZERO_STAMP) {
     const p = nodeProblem(node);
@@ -136,7 +140,7 @@ export class Clock {
 
   /** now returns a new stamp, greater than every stamp made or observed (the HLC send rule). */
   now(): Stamp {
-    const pt = Math.floor(this.wallNow());
+    const pt = this.physical();
     if (pt > this.lastStamp.wall) {
       this.lastStamp = { wall: pt, counter: 0, node: this.node };
     } else {
@@ -157,10 +161,67 @@ export class Clock {
    * <= 0 means no limit.
    */
   observe(s: Stamp, maxAheadMs = 0): void {
-    const pt = Math.floor(this.wallNow());
+    const pt = this.physical();
     if (maxAheadMs > 0 && s.wall > pt + maxAheadMs) throw new ClockSkewError(s, s.wall - pt);
     if (compareStamps(s, this.lastStamp) > 0) {
       this.lastStamp = { wall: s.wall, counter: s.counter, node: this.node };
     }
+  }
+
+  /** offset returns how many ms the clock reads its physical time behind the wall clock (0 by default). */
+  offset(): number {
+    return this.offsetMs;
+  }
+
+  /**
+   * setOffset makes the clock read its physical time as the wall clock minus
+   * ms (whole ms; negative counts as 0). It restores an offset that
+   * calibrate learned in an earlier session.
+   */
+  setOffset(ms: number): void {
+    this.offsetMs = Math.max(0, Math.trunc(ms));
+  }
+
+  /**
+   * calibrate compares the physical time with server, a stamp the server
+   * made just now (server_hlc), and corrects the offset when they are more
+   * than toleranceMs apart: ahead, the offset grows so that the physical time
+   * reads server's wall; behind with an offset, the offset shrinks (never
+   * below 0) the same way. Behind without an offset is left to the receive
+   * rule. Returns whether the offset changed; the last reading stays (see rebase).
+   */
+  calibrate(server: Stamp, toleranceMs: number): boolean {
+    const wall = Math.floor(this.wallNow());
+    const ahead = wall - this.offsetMs - server.wall;
+    const tol = Math.max(0, toleranceMs);
+    let off: number;
+    if (ahead > tol) off = wall - server.wall;
+    else if (ahead < -tol && this.offsetMs > 0) off = Math.max(0, wall - server.wall);
+    else return false;
+    const changed = off !== this.offsetMs;
+    this.offsetMs = off;
+    return changed;
+  }
+
+  /**
+   * rebase lowers the last reading to floor when it is beyond it, so later
+   * stamps are just past floor instead of past stamps the server refused;
+   * returns whether the reading changed. Readings go backwards here, so
+   * floor must be at or above every stamp of this clock anyone stored
+   * (server_hlc and every stamp held as stored), and every write still
+   * pending with a stamp above floor must be stamped anew.
+   */
+  rebase(floor: Stamp): boolean {
+    if (compareStamps(this.lastStamp, floor) <= 0) return false;
+    // The clock keeps its node: the reading may sort just below floor (a
+    // greater node), but the next now() moves the counter past it.
+    const next = { wall: floor.wall, counter: floor.counter, node: this.node };
+    const changed = compareStamps(next, this.lastStamp) !== 0;
+    this.lastStamp = next;
+    return changed;
+  }
+
+  private physical(): number {
+    return Math.floor(this.wallNow()) - this.offsetMs;
   }
 }

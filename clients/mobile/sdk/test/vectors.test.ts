@@ -37,7 +37,7 @@ test("vectors: stamp order", () => {
   }
 });
 
-test("vectors: clock send and receive", () => {
+test("vectors: clock send, receive, offset and rebase", () => {
   for (const cv of v.clock) {
     let wall = 0;
     const c = new Clock(cv.node, () => wall);
@@ -55,11 +55,18 @@ test("vectors: clock send and receive", () => {
         }
         if (err && !(err instanceof ClockSkewError)) throw err;
         assert.equal(err !== null, s.error === true, where);
+      } else if (s.op === "set_offset") {
+        c.setOffset(s.set_ms ?? 0);
+      } else if (s.op === "calibrate") {
+        assert.equal(c.calibrate(parseStamp(s.stamp), s.tolerance_ms ?? 0), s.changed === true, where);
+      } else if (s.op === "rebase") {
+        assert.equal(c.rebase(parseStamp(s.stamp)), s.changed === true, where);
       } else {
         assert.fail(`${where}: unknown op ${s.op}`);
       }
       const last = c.last();
       assert.equal(isZeroStamp(last) ? "" : formatStamp(last), s.last, where);
+      assert.equal(c.offset(), s.offset_ms ?? 0, `${where}: offset`);
     });
   }
 });
