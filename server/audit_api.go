@@ -289,12 +289,14 @@ func auditFilterDetail(aq auditQuery) map[string]any {
 }
 
 // familySelection is what the family filter looks up: targets whose entries
-// all concern the family, and shared targets (a region's quarantine list)
-// whose entries concern the families their detail names.
+// all concern the family, and shared targets (a region's quarantine list, its
+// lists of cases) whose entries concern the families and referrals their
+// detail names.
 type familySelection struct {
-	family  string
-	targets []string
-	shared  []string
+	family    string
+	referrals []string // the family's referrals, as a list's detail names them
+	targets   []string
+	shared    []string
 }
 
 // familyTargets returns what concerns family: the family itself and, as far
@@ -308,7 +310,7 @@ func (s *Server) familyTargets(ctx context.Context, family string) (*familySelec
 	}
 	sel := &familySelection{family: family, targets: []string{"family:" + family}}
 	for _, r := range s.cfg.Stores.Regions() {
-		sel.shared = append(sel.shared, "quarantine:"+r)
+		sel.shared = append(sel.shared, "quarantine:"+r, "list:"+r)
 	}
 	if s.cfg.View == nil {
 		return sel, nil
@@ -319,6 +321,7 @@ func (s *Server) familyTargets(ctx context.Context, family string) (*familySelec
 	}
 	for _, r := range cs.Referrals {
 		sel.targets = append(sel.targets, "referral:"+r.ID)
+		sel.referrals = append(sel.referrals, r.ID)
 	}
 	if cs.Trajectory != nil {
 		sel.targets = append(sel.targets, "trajectory:"+cs.Trajectory.ID)
@@ -340,17 +343,19 @@ func (s *Server) familyTargets(ctx context.Context, family string) (*familySelec
 	return sel, nil
 }
 
-// mentionsFamily reports whether an entry's detail names family, as
-// family_id or in families.
-func mentionsFamily(detail []byte, family string) bool {
+// mentionsFamily reports whether an entry's detail names the selection's
+// family, as family_id or in families, or one of its referrals.
+func (sel *familySelection) mentionsFamily(detail []byte) bool {
 	var d struct {
-		FamilyID string   `json:"family_id"`
-		Families []string `json:"families"`
+		FamilyID  string   `json:"family_id"`
+		Families  []string `json:"families"`
+		Referrals []string `json:"referrals"`
 	}
 	if json.Unmarshal(detail, &d) != nil {
 		return false
 	}
-	return d.FamilyID == family || slices.Contains(d.Families, family)
+	return d.FamilyID == sel.family || slices.Contains(d.Families, sel.family) ||
+		slices.ContainsFunc(d.Referrals, func(r string) bool { return slices.Contains(sel.referrals, r) })
 }
 
 // queryAudit returns up to f.Limit entries matching f, newest first; with a
@@ -381,7 +386,7 @@ func (s *Server) queryAudit(ctx context.Context, f audit.Filter, sel *familySele
 				return nil, err
 			}
 			for _, e := range items {
-				if mentionsFamily(e.Detail, sel.family) {
+				if sel.mentionsFamily(e.Detail) {
 					all = append(all, e)
 					found++
 				}

@@ -66,6 +66,11 @@ func (s *Server) handleFamilies(c echo.Context) error {
 	if items == nil {
 		items = []view.CaseSummary{}
 	}
+	fams := make([]string, len(items))
+	for i := range items {
+		fams[i] = items[i].FamilyID
+	}
+	s.auditList(c, f.Region, "families", len(items), fams, nil)
 	return c.JSON(http.StatusOK, map[string]any{"items": items, "total": total, "limit": f.Limit, "offset": f.Offset})
 }
 

@@ -232,6 +232,14 @@ func (s *Server) handleIntakeBoard(c echo.Context) error {
 	// decided before a page of it is cut.
 	board.Total, board.Limit, board.Offset = len(board.Referrals), limit, offset
 	board.Referrals = board.Referrals[min(offset, len(board.Referrals)):min(offset+limit, len(board.Referrals))]
+	var fams, refs []string
+	for _, r := range board.Referrals {
+		refs = append(refs, r.ID)
+		if r.Family != nil {
+			fams = append(fams, r.Family.ID)
+		}
+	}
+	s.auditList(c, region, "intake", len(board.Referrals), fams, refs)
 	return c.JSON(http.StatusOK, board)
 }
 
@@ -887,5 +895,10 @@ func (s *Server) handleDecisions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	var fams, refs []string
+	for _, d := range ds {
+		fams, refs = append(fams, d.FamilyID), append(refs, d.ReferralID)
+	}
+	s.auditList(c, c.Param("region"), "decisions", len(ds), fams, refs)
 	return c.JSON(http.StatusOK, map[string]any{"region": c.Param("region"), "week": week.String(), "decisions": ds})
 }

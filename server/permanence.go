@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -117,6 +118,11 @@ func (s *Server) handlePermanence(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	refs := slices.Clone(page.Referrals.IDs)
+	for _, k := range page.Consults.Items {
+		refs = append(refs, k.ReferralID)
+	}
+	s.auditList(c, region, "permanence", page.Consults.Count+page.Referrals.Count, nil, refs)
 	return c.JSON(http.StatusOK, page)
 }
 

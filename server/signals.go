@@ -129,6 +129,14 @@ func (s *Server) handleRegionSignals(c echo.Context) error {
 		}
 		list.add(sg, label)
 	}
+	var fams, refs []string
+	for _, it := range list.Items {
+		fams = append(fams, it.FamilyID)
+		if it.About == "referral" {
+			refs = append(refs, it.SubjectID)
+		}
+	}
+	s.auditList(c, region, "signals", len(list.Items), fams, refs)
 	return c.JSON(http.StatusOK, list)
 }
 

@@ -59,6 +59,12 @@ const (
 	// Quarantine decisions (server/quarantine.go).
 	ActionQuarantineAccept  = "quarantine.accept"
 	ActionQuarantineDiscard = "quarantine.discard"
+
+	// ActionCaseList is a list that shows case content (the families list,
+	// the intake board, the permanence page, the region's signals, a week's
+	// decisions): target list:<region>, detail the view and the families
+	// (and referrals) it showed, never their content.
+	ActionCaseList = "case.list"
 )
 
 // TimeFormat is how times are stored: UTC, fixed width, so that text order is
