@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	samenplan "github.com/samenplan/samenplan"
@@ -115,6 +117,7 @@ func (s *Service) handleLogin(c echo.Context) error {
 	ctx := WithRequest(c.Request().Context(), c.RealIP(), requestID(c))
 	sess, err := s.Login(ctx, req.Username, req.Password, req.DeviceName, c.RealIP())
 	if err != nil {
+		s.retryAfter(c, err, req.Username)
 		return err
 	}
 	noStore(c)
@@ -145,6 +148,20 @@ func (s *Service) handleLogout(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// retryAfter sets Retry-After (whole seconds, rounded up) on a
+// rate_limited answer for username from the caller's address.
+func (s *Service) retryAfter(c echo.Context, err error, username string) {
+	if samenplan.ErrorCode(err) != samenplan.ERATELIMITED {
+		return
+	}
+	left := s.limiter.lockedFor(NormalizeUsername(username), c.RealIP(), s.now())
+	if left <= 0 {
+		return
+	}
+	secs := int64((left + time.Second - 1) / time.Second)
+	c.Response().Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 }
 
 // noStore keeps tokens out of caches.
@@ -297,6 +314,7 @@ func (s *Service) handleChangePassword(c echo.Context) error {
 	}
 	ctx := WithRequest(c.Request().Context(), c.RealIP(), requestID(c))
 	if err := s.ChangePassword(ctx, p, body.Current, body.New); err != nil {
+		s.retryAfter(c, err, p.Username)
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -55,15 +55,22 @@ func newLimiter(cfg Limits) *limiter {
 
 // locked reports whether username or ip is locked at now.
 func (l *limiter) locked(username, ip string, now time.Time) bool {
+	return l.lockedFor(username, ip, now) > 0
+}
+
+// lockedFor returns how long username or ip stays locked after now (the
+// longer of the two), or 0 when neither is locked.
+func (l *limiter) lockedFor(username, ip string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var left time.Duration
 	if f := l.users[username]; f != nil && now.Before(f.lockedUntil) {
-		return true
+		left = f.lockedUntil.Sub(now)
 	}
 	if f := l.ips[ip]; ip != "" && f != nil && now.Before(f.lockedUntil) {
-		return true
+		left = max(left, f.lockedUntil.Sub(now))
 	}
-	return false
+	return left
 }
 
 // fail counts a failed login and reports whether it locked the username
