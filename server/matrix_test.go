@@ -523,7 +523,7 @@ func matrixRows(m *matrixEnv) []matrixRow {
 			}},
 
 		// Cases and live events.
-		{method: "GET", route: "/v1/families", req: mxGet("/v1/families?region=kempen"), want: mxCells{401, 200, 200, 200, 200, 404, 403},
+		{method: "GET", route: "/v1/families", audited: audit.ActionCaseList, req: mxGet("/v1/families?region=kempen"), want: mxCells{401, 200, 200, 200, 200, 404, 403},
 			check: func(t *testing.T, m *matrixEnv, col mxCol, body []byte) {
 				var page familiesPage
 				json.Unmarshal(body, &page)
@@ -533,7 +533,7 @@ func matrixRows(m *matrixEnv) []matrixRow {
 					}
 				}
 			}},
-		{method: "GET", route: "/v1/families", variant: "one coach's", req: mxGet("/v1/families?region=kempen&coach=" + m.users["coach.a"].ID), want: mxCells{401, 200, 403, 200, 200, 404, 403}},
+		{method: "GET", route: "/v1/families", variant: "one coach's", audited: audit.ActionCaseList, req: mxGet("/v1/families?region=kempen&coach=" + m.users["coach.a"].ID), want: mxCells{401, 200, 403, 200, 200, 404, 403}},
 		{method: "GET", route: "/v1/families/:id", audited: audit.ActionCaseRead, req: mxGet("/v1/families/" + famA), want: mxCells{401, 200, 404, 200, 200, 404, 403}},
 		{method: "GET", route: "/v1/families/:id/history", audited: audit.ActionCaseRead, req: mxGet("/v1/families/" + famA + "/history"), want: mxCells{401, 200, 404, 200, 200, 404, 403}},
 		{method: "GET", route: "/v1/events", req: mxGet("/v1/events"), want: mxCaseReaders},
@@ -541,8 +541,8 @@ func matrixRows(m *matrixEnv) []matrixRow {
 		// The weekly intake: the board for the region's coaches too (the
 		// permanence line); decisions are the coordinator's, read by the
 		// reviewer. Each decision cell declines a referral of its own.
-		{method: "GET", route: "/v1/regions/:region/intake", req: mxGet("/v1/regions/kempen/intake"), want: mxCells{401, 200, 200, 200, 200, 404, 403}},
-		{method: "GET", route: "/v1/regions/:region/intake/decisions", req: mxGet("/v1/regions/kempen/intake/decisions"), want: mxCells{401, 403, 403, 200, 200, 404, 403}},
+		{method: "GET", route: "/v1/regions/:region/intake", audited: audit.ActionCaseList, req: mxGet("/v1/regions/kempen/intake"), want: mxCells{401, 200, 200, 200, 200, 404, 403}},
+		{method: "GET", route: "/v1/regions/:region/intake/decisions", audited: audit.ActionCaseList, req: mxGet("/v1/regions/kempen/intake/decisions"), want: mxCells{401, 403, 403, 200, 200, 404, 403}},
 		{method: "POST", route: "/v1/regions/:region/intake/decisions", audited: audit.ActionDecision, want: mxCells{401, 403, 403, 201, 403, 404, 403},
 			req: func(m *matrixEnv, _ mxCol) matrixRequest {
 				_, ref := m.freshReferral()
@@ -592,7 +592,7 @@ func matrixRows(m *matrixEnv) []matrixRow {
 			}},
 
 		// Signals: a coach sees her own families' signals of the region.
-		{method: "GET", route: "/v1/regions/:region/signals", req: mxGet("/v1/regions/kempen/signals"), want: mxCells{401, 200, 200, 200, 200, 404, 403},
+		{method: "GET", route: "/v1/regions/:region/signals", audited: audit.ActionCaseList, req: mxGet("/v1/regions/kempen/signals"), want: mxCells{401, 200, 200, 200, 200, 404, 403},
 			check: checkScope},
 		{method: "GET", route: "/v1/families/:id/signals", audited: audit.ActionCaseRead, req: mxGet("/v1/families/" + famA + "/signals"), want: mxCells{401, 200, 404, 200, 200, 404, 403}},
 
@@ -607,7 +607,7 @@ func matrixRows(m *matrixEnv) []matrixRow {
 
 		// Permanence and the yearly report: the region's coaches too (a
 		// coach's report is her own caseload).
-		{method: "GET", route: "/v1/regions/:region/permanence", req: mxGet("/v1/regions/kempen/permanence"), want: mxCells{401, 200, 200, 200, 200, 404, 403}},
+		{method: "GET", route: "/v1/regions/:region/permanence", audited: audit.ActionCaseList, req: mxGet("/v1/regions/kempen/permanence"), want: mxCells{401, 200, 200, 200, 200, 404, 403}},
 		{method: "GET", route: "/v1/regions/:region/report", req: mxGet("/v1/regions/kempen/report"), want: mxCells{401, 200, 200, 200, 200, 404, 403},
 			check: checkScope},
 		{method: "GET", route: "/v1/regions/:region/report", variant: "csv", audited: audit.ActionExport, req: mxGet("/v1/regions/kempen/report?format=csv"), want: mxCells{401, 200, 200, 200, 200, 404, 403}},
