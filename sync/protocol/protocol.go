@@ -110,10 +110,11 @@ type Signal struct {
 }
 
 // DecodePush decodes a push body strictly: unknown fields, trailing data,
-// an empty or oversized batch are errors with code invalid.
+// an empty or oversized batch are errors with code invalid. It reads r to
+// its end; the request keeps no reference to what it read.
 func DecodePush(r io.Reader) (PushRequest, error) {
-	var req PushRequest
-	if err := decodeStrict(r, &req); err != nil {
+	req, err := decodePush(r)
+	if err != nil {
 		return PushRequest{}, err
 	}
 	switch {
