@@ -105,12 +105,18 @@ lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
 
 ## bench: the Go benchmarks, then the load command (samenplan bench: 500 devices over HTTP on
-## loopback, the SQLite ceiling, memory, startup with a million fields) and its one table
-## (docs/benchmarks.md); BENCHFLAGS passes flags to it (e.g. BENCHFLAGS='--duration 60s')
+## loopback, the SQLite ceiling, memory, startup with a million fields, the peer workload
+## against pouchdb-server from bench/peer) and its one table (docs/benchmarks.md); BENCHFLAGS
+## passes flags to it (e.g. BENCHFLAGS='--duration 60s'). bench/peer is installed here only,
+## like web-deps (npm ci when its lock file is newer than the last install; --ignore-scripts:
+## leveldown loads the prebuilt binary its npm package ships, bench/peer/README.md)
 BENCHFLAGS ?=
-bench:
+bench: bench/peer/node_modules/.package-lock.json
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 	$(GO) run ./cmd/samenplan bench --rules ./rules/regions $(BENCHFLAGS)
+bench/peer/node_modules/.package-lock.json: bench/peer/package-lock.json
+	cd bench/peer && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
 
 ## soak: the long versions (fuzzing, crash loops)
 soak:

@@ -88,11 +88,25 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&cfg.StartupFamilies, "startup-families", cfg.StartupFamilies, "families (~100 fields each) seeded for the startup time")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "region to load")
 	fs.StringVar(&cfg.Rules, "rules", envOr("SAMENPLAN_RULES", "rules/regions"), "rules directory")
+	peer := peerFlags(fs, quick) // bench_peer.go
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: bench: %v", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: bench: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if err := peer.check(quick, fs); err != nil {
+		return err
+	}
+	peer.Region, peer.Rules = cfg.Region, cfg.Rules
+	if peer.Only {
+		fmt.Fprintf(stdout, "bench --peer-only (GOMAXPROCS %d, load average %s)\n", runtime.GOMAXPROCS(0), loadAverage())
+		rep, err := BenchPeer(ctx, *peer, stdout)
+		if err != nil {
+			return err
+		}
+		rep.Print(stdout)
+		return nil
 	}
 	if cfg.Devices < 1 || cfg.Pushers < 1 || cfg.Pushers > cfg.Devices || cfg.Duration <= 0 || cfg.Poll <= 0 || cfg.SideBySide < 1 || cfg.CaseloadPulls < 1 {
 		return fmt.Errorf("%w: bench: --devices, --pushers (≤ devices), --side-by-side, --caseload-pulls must be ≥ 1, --duration and --poll > 0", errUsage)
@@ -101,6 +115,9 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		cfg.Devices, cfg.Duration, cfg.Poll, cfg.Pushers, runtime.GOMAXPROCS(0), loadAverage())
 	rep, err := Bench(ctx, cfg, stdout)
 	if err != nil {
+		return err
+	}
+	if rep.Peer, err = BenchPeer(ctx, *peer, stdout); err != nil {
 		return err
 	}
 	rep.Print(stdout)
@@ -125,6 +142,7 @@ type BenchReport struct {
 	RSSAfterStartup     int64
 	Errors              int64
 	Devices, PushFields int
+	Peer                PeerReport // bench_peer.go
 }
 
 // Quantiles of request latencies.
@@ -183,6 +201,7 @@ func (r BenchReport) Print(w io.Writer) {
 	fmt.Fprintf(tw, "startup (OpenApp) with %d fields\t%s\t< 2 s\t%s\n", r.StartupFields, r.Startup.Round(time.Millisecond), mark(r.Startup < 2*time.Second))
 	fmt.Fprintf(tw, "resident memory after that startup\t%d MB\t< 300 MB\t%s\n", r.RSSAfterStartup>>20, mark(r.RSSAfterStartup < 300<<20))
 	fmt.Fprintf(tw, "request errors\t%d\t0\t%s\n", r.Errors, mark(r.Errors == 0))
+	r.Peer.rows(tw, mark)
 	tw.Flush()
 }
 
