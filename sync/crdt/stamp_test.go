@@ -138,17 +138,52 @@ func TestClock_ObserveRefusesSkewAndStaysPut(t *testing.T) {
 	}
 }
 
+// FuzzParseStamp: a stamp comes from a device in every change it pushes.
+// Whatever the string, ParseStamp accepts it only when it is the exact
+// wire form of its result (so a stored stamp prints back byte for byte),
+// with every part within its bounds; an error wraps ErrStamp; and for two
+// accepted stamps the byte order of the strings is the clock order
+// (DESIGN §4: "string order is clock order").
 func FuzzParseStamp(f *testing.F) {
-	for _, s := range []string{"1795450929838-0001-server", "0000000000000-0000-a", "1795450929838-ffff-0195b7d2-7c1e", "", "1-2-3"} {
-		f.Add(s)
+	for _, s := range [][2]string{
+		{"1795450929838-0001-server", "1795450929838-0001-0195b7d2-7c1e-7a4e-9b1f-2a1d4c0e9f11"},
+		{"0000000000000-0000-a", "9999999999999-ffff-" + strings.Repeat("z", MaxNodeLen)},
+		{"1795450929838-ffff-0195b7d2-7c1e", "1795450929839-0000-0195b7d2-7c1e"},
+		{"1795450929838-0001-a", "1795450929838-0001-a-"},
+		{"1795450929838-0001-A", "1795450929838-0001-a"},
+		{"1795450929838-000A-a", "1795450929838-0001-" + strings.Repeat("z", MaxNodeLen+1)},
+		{"", "1-2-3"},
+		{"-795450929838-0001-a", "1795450929838-0001-a\x00"},
+		{"1795450929838-0001-a b", "17954509298380001-a"},
+		{"1795450929838-0001-\u00e9", "1795450929838-0001-a.b:c_d"},
+	} {
+		f.Add(s[0], s[1])
 	}
-	f.Fuzz(func(t *testing.T, in string) {
-		s, err := ParseStamp(in)
-		if err != nil {
-			return
+	f.Fuzz(func(t *testing.T, a, b string) {
+		sa, errA := ParseStamp(a)
+		sb, errB := ParseStamp(b)
+		for _, c := range []struct {
+			in  string
+			s   Stamp
+			err error
+		}{{a, sa, errA}, {b, sb, errB}} {
+			if c.err != nil {
+				if !errors.Is(c.err, ErrStamp) {
+					t.Fatalf("ParseStamp(%q): error %v does not wrap ErrStamp", c.in, c.err)
+				}
+				continue
+			}
+			if c.s.String() != c.in {
+				t.Fatalf("ParseStamp(%q) round-trips to %q", c.in, c.s.String())
+			}
+			if c.s.Wall < 0 || c.s.Wall > 9_999_999_999_999 || c.s.Node == "" || len(c.s.Node) > MaxNodeLen {
+				t.Fatalf("ParseStamp(%q) accepted %+v", c.in, c.s)
+			}
 		}
-		if s.String() != in {
-			t.Fatalf("ParseStamp(%q) round-trips to %q", in, s.String())
+		if errA == nil && errB == nil {
+			if got, want := sa.Compare(sb), strings.Compare(a, b); got != want {
+				t.Fatalf("Compare(%q, %q) = %d, string order says %d", a, b, got, want)
+			}
 		}
 	})
 }

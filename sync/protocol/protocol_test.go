@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -63,17 +65,25 @@ func TestDecodePull_DefaultsAndLimits(t *testing.T) {
 	}
 }
 
-// The decoders face the network: whatever the bytes, they return a request
-// or an invalid error, never panic and never echo the body back.
+// The decoders face the network: whatever the bytes, they return an
+// invalid error, or a request within every limit that survives a round
+// trip (encoded again, it decodes to the same request), never panic.
 func FuzzDecodePush(f *testing.F) {
 	f.Add(`{"device_id":"d","batch_id":"b","schema_version":1,"changes":[{"collection":"contacts","id":"x","field":"note","value":"hi","hlc":"1795450929838-0001-d"}]}`)
 	f.Add(`{"device_id":`)
 	f.Add(`{"changes":[{"value":{"a":[1,2,{"b":null}]}}]}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		_, err := DecodePush(strings.NewReader(body))
-		if err != nil && samenplan.ErrorCode(err) != samenplan.EINVALID {
-			t.Fatalf("code %q, want invalid", samenplan.ErrorCode(err))
+		req, err := DecodePush(strings.NewReader(body))
+		if err != nil {
+			if samenplan.ErrorCode(err) != samenplan.EINVALID || samenplan.ErrorMessage(err) == "" {
+				t.Fatalf("DecodePush: %v, want an invalid error with a message", err)
+			}
+			return
 		}
+		if req.DeviceID == "" || req.BatchID == "" || len(req.BatchID) > MaxBatchIDLen || len(req.Changes) > MaxBatch {
+			t.Fatalf("DecodePush(%q) accepted device %q, batch %q, %d changes", body, req.DeviceID, req.BatchID, len(req.Changes))
+		}
+		roundTrip(t, body, req, func(b []byte) (any, error) { return DecodePush(bytes.NewReader(b)) })
 	})
 }
 
@@ -83,13 +93,32 @@ func FuzzDecodePull(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		req, err := DecodePull(strings.NewReader(body))
 		if err != nil {
-			if samenplan.ErrorCode(err) != samenplan.EINVALID {
-				t.Fatalf("code %q, want invalid", samenplan.ErrorCode(err))
+			if samenplan.ErrorCode(err) != samenplan.EINVALID || samenplan.ErrorMessage(err) == "" {
+				t.Fatalf("DecodePull: %v, want an invalid error with a message", err)
 			}
 			return
 		}
-		if req.Limit < 1 || req.Limit > MaxPullLimit {
-			t.Fatalf("limit %d accepted", req.Limit)
+		if req.DeviceID == "" || req.Limit < 1 || req.Limit > MaxPullLimit || len(req.Refetch) > 1000 {
+			t.Fatalf("DecodePull(%q) accepted device %q, limit %d, %d refetch scopes", body, req.DeviceID, req.Limit, len(req.Refetch))
 		}
+		roundTrip(t, body, req, func(b []byte) (any, error) { return DecodePull(bytes.NewReader(b)) })
 	})
+}
+
+// roundTrip checks that req, decoded from body, encodes (its raw values
+// are valid JSON) and decodes again to a request that encodes the same.
+func roundTrip(t *testing.T, body string, req any, decode func([]byte) (any, error)) {
+	t.Helper()
+	enc, err := json.Marshal(req)
+	if err != nil {
+		t.Fatalf("%q decoded to a request that does not encode: %v", body, err)
+	}
+	again, err := decode(enc)
+	if err != nil {
+		t.Fatalf("%q decoded, but its encoding %q does not: %v", body, enc, err)
+	}
+	enc2, err := json.Marshal(again)
+	if err != nil || !bytes.Equal(enc, enc2) {
+		t.Fatalf("round trip of %q: %s, then %s (%v)", body, enc, enc2, err)
+	}
 }
