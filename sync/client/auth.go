@@ -217,11 +217,11 @@ func (r *Replica) Login(ctx context.Context, username, password, deviceName stri
 	if s.AccessToken == "" || s.DeviceID == "" {
 		return User{}, fmt.Errorf("login: answer without token or device id")
 	}
-	last, err := getMeta(ctx, r.db.Reader, metaClock)
+	m, err := readMeta(ctx, r.db.Reader)
 	if err != nil {
 		return User{}, fmt.Errorf("login: %w", err)
 	}
-	clock, err := r.newClock(s.DeviceID, last)
+	clock, err := r.newClock(s.DeviceID, m[metaClock], m[metaOffset])
 	if err != nil {
 		return User{}, fmt.Errorf("login: %w", err)
 	}
@@ -238,7 +238,10 @@ func (r *Replica) Login(ctx context.Context, username, password, deviceName stri
 			}
 		}
 		if oldDevice != "" && oldDevice != s.DeviceID {
-			if err := restamp(ctx, tx, clock); err != nil {
+			if _, err := restamp(ctx, tx, clock, 0); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM batches`); err != nil {
 				return err
 			}
 			if err := setMeta(ctx, tx, metaCursor, ""); err != nil {
@@ -272,56 +275,86 @@ func (r *Replica) forget() {
 	r.mu.Unlock()
 }
 
-// restamp gives every write in the outbox a new stamp of clock (a new
-// device's node id), in write order, keeping the local values and the base
-// links between them, and dissolves the batches: the server never stored
-// them under the new device.
-func restamp(ctx context.Context, tx *sql.Tx, clock *crdt.Clock) error {
+// restamp gives every write in the outbox from seq on a new stamp of clock,
+// in write order, keeping the local values and the base links between them:
+// a local value that was the write's stays the local value under the new
+// stamp, and a later write whose base was the old stamp names the new one.
+// The writes leave their batches (the caller deals with the batches table:
+// the server never stored them). It is used after a login as a new device
+// (a new node id) and after the server refused writes with clock_skew, and
+// returns what it changed.
+func restamp(ctx context.Context, tx *sql.Tx, clock *crdt.Clock, from int64) ([]Restamp, error) {
 	type entry struct {
-		seq                 int64
-		collection, id, fld string
-		hlc                 string
+		seq             int64
+		key             crdt.Key
+		hlc, base, next string
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, collection, id, field, hlc FROM outbox ORDER BY seq`)
+	type version struct {
+		key crdt.Key
+		hlc string
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT seq, collection, id, field, hlc, base FROM outbox WHERE seq >= ? ORDER BY seq`, from)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var es []entry
 	for rows.Next() {
 		var e entry
-		if err := rows.Scan(&e.seq, &e.collection, &e.id, &e.fld, &e.hlc); err != nil {
+		if err := rows.Scan(&e.seq, &e.key.Collection, &e.key.ID, &e.key.Field, &e.hlc, &e.base); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		es = append(es, e)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
+	// Old to new in memory first: after a Rebase a new stamp may equal the
+	// old stamp of a later write, so updates must not chain.
+	next := make(map[version]string, len(es))
+	for i := range es {
+		es[i].next = clock.Now().String()
+		next[version{es[i].key, es[i].hlc}] = es[i].next
+	}
+	out := make([]Restamp, 0, len(es))
+	keys := make(map[crdt.Key]bool)
 	for _, e := range es {
-		ns := clock.Now().String()
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET hlc = ?, batch_id = NULL WHERE seq = ?`, ns, e.seq); err != nil {
-			return err
+		base := e.base
+		if nb, ok := next[version{e.key, base}]; ok {
+			base = nb
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET base = ? WHERE collection = ? AND id = ? AND field = ? AND base = ?`,
-			ns, e.collection, e.id, e.fld, e.hlc); err != nil {
-			return err
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET hlc = ?, base = ?, batch_id = NULL WHERE seq = ?`, e.next, base, e.seq); err != nil {
+			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE fields SET hlc = ? WHERE collection = ? AND id = ? AND field = ? AND hlc = ?`,
-			ns, e.collection, e.id, e.fld, e.hlc); err != nil {
-			return err
+		keys[e.key] = true
+		out = append(out, Restamp{Key: e.key, Old: e.hlc, New: e.next})
+	}
+	// The local value that was one of these writes stays, under its new stamp.
+	for k := range keys {
+		var cur string
+		err := tx.QueryRowContext(ctx, `SELECT hlc FROM fields WHERE collection = ? AND id = ? AND field = ?`,
+			k.Collection, k.ID, k.Field).Scan(&cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if nh, ok := next[version{k, cur}]; ok {
+			if _, err := tx.ExecContext(ctx, `UPDATE fields SET hlc = ? WHERE collection = ? AND id = ? AND field = ?`,
+				nh, k.Collection, k.ID, k.Field); err != nil {
+				return nil, err
+			}
 		}
 	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM batches`)
-	return err
+	return out, nil
 }
 
 // Wipe deletes every piece of case data and every credential from the
 // replica: fields, scopes, outbox, batches, problems, tokens, device id and
 // cursor, then compacts the file so the deleted pages are gone. Only the
-// clock's last reading is kept, so stamps never repeat. A replica wipes
-// itself when the server answers device_revoked.
+// clock's last reading and offset are kept, so stamps never repeat. A
+// replica wipes itself when the server answers device_revoked.
 func (r *Replica) Wipe(ctx context.Context) error {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
@@ -333,7 +366,7 @@ func (r *Replica) wipe(ctx context.Context) error {
 		for _, q := range []string{
 			`DELETE FROM fields`, `DELETE FROM row_scopes`, `DELETE FROM held_scopes`,
 			`DELETE FROM outbox`, `DELETE FROM batches`, `DELETE FROM problems`,
-			`DELETE FROM meta WHERE key <> 'clock'`,
+			`DELETE FROM meta WHERE key NOT IN ('clock', 'clock_offset')`,
 		} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err

@@ -11,7 +11,7 @@
 //	outbox       seq → change + base + batch_id          local writes not yet acknowledged
 //	batches      batch_id, attempts                      batches formed and not yet answered
 //	problems     rejected and quarantined writes, with their value, for the UI
-//	meta         device_id, user, tokens, cursor, clock, held_hash, refetch, last_sync, last_error
+//	meta         device_id, user, tokens, cursor, clock, clock_offset, held_hash, refetch, last_sync, last_error
 //
 // # Clock
 //
@@ -21,6 +21,14 @@
 // never go backwards across restarts even when the wall clock does. Every
 // stamp the device sees is observed: each pulled change's hlc and the
 // server_hlc of every push and pull answer.
+//
+// The clock's physical time is the wall clock less an offset, saved in meta
+// (clock_offset) with the last reading. Every pull answer, and a push answer
+// that refused writes with clock_skew, calibrates it against server_hlc
+// (crdt.Clock.Calibrate, tolerance SkewTolerance). After a clock_skew
+// refusal the last reading is lowered (crdt.Clock.Rebase) to server_hlc or
+// the highest stamp held as stored, whichever is higher, and the refused
+// writes and every later pending write are stamped anew (see Push, step 3).
 //
 // # Writing
 //
@@ -53,7 +61,12 @@
 //     keep each rejected or quarantined write (by index) as a problem, drop
 //     its local value when no later local write replaced it (the server did
 //     not take it) and queue the row's held scopes for a refetch so the
-//     server's value comes back; observe server_hlc.
+//     server's value comes back; observe server_hlc. Writes rejected with
+//     clock_skew instead stay in the outbox: the clock is calibrated and
+//     rebased, and they and every later pending write get new stamps in
+//     write order (bases and the local value follow), to be sent in the next
+//     batch. A second clock_skew answer in the same Push ends it with a
+//     clock_skew error, the writes still queued.
 //
 // # Pull
 //

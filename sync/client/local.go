@@ -392,9 +392,10 @@ func (r *Replica) Pending(ctx context.Context) ([]protocol.Change, error) {
 }
 
 // Problem is a write the server did not take: Kind "rejected" (not stored,
-// e.g. invalid, out_of_scope, clock_skew) or "quarantined" (kept aside for
-// the region's coordinator). Problems are kept, with the written value, for
-// the UI until dismissed.
+// e.g. invalid, out_of_scope) or "quarantined" (kept aside for the region's
+// coordinator). A write refused with clock_skew is no problem: it is stamped
+// anew and sent again (see Push). Problems are kept, with the written value,
+// for the UI until dismissed.
 type Problem struct {
 	ID      int64
 	Kind    string
@@ -421,11 +422,18 @@ type Status struct {
 	LastError      string // of the last failed Push or Pull, "" after a success
 	Rejected       []Problem
 	Quarantined    []Problem
+	// ClockOffset is how far the device's wall clock runs ahead of the
+	// server's, as the replica learned from server_hlc (when more than
+	// SkewTolerance apart); its stamps take the wall clock less this.
+	ClockOffset time.Duration
 }
 
 // Status returns the replica's sync status.
 func (r *Replica) Status(ctx context.Context) (Status, error) {
 	st := Status{DeviceID: r.DeviceID(), User: r.User()}
+	if c := r.currentClock(); c != nil {
+		st.ClockOffset = c.Offset()
+	}
 	q := r.db.Reader
 	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&st.Pending); err != nil {
 		return st, fmt.Errorf("status: %w", err)

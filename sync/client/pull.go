@@ -169,6 +169,11 @@ func (r *Replica) applyPage(ctx context.Context, req protocol.PullRequest, resp 
 		if err := observe(clock, resp.ServerHLC); err != nil {
 			return err
 		}
+		// A pull answer is fresh (never replayed like a push answer), so
+		// its server_hlc tells how far the device's wall clock is off.
+		if err := calibrate(clock, resp.ServerHLC); err != nil {
+			return err
+		}
 		n, err := applyChanges(ctx, tx, clock, resp.Changes)
 		if err != nil {
 			return err

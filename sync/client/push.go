@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/samenplan/samenplan"
@@ -21,7 +22,23 @@ type PushResult struct {
 	Ignored     int
 	Rejected    []Problem
 	Quarantined []Problem
+	// Restamped are the writes stamped anew after the server refused
+	// writes with clock_skew: those refused and every later write still in
+	// the outbox. They were queued again under their new stamps.
+	Restamped []Restamp
 }
+
+// Restamp is a pending write that got a new stamp: Old is the stamp it was
+// written with, New the one it is now queued (and held locally) with.
+type Restamp struct {
+	Key      crdt.Key
+	Old, New string
+}
+
+// SkewTolerance is how far the device's clock may be from server_hlc before
+// the replica corrects its clock's offset (crdt.Clock.Calibrate). It is well
+// under the server's 5-minute limit on stamps ahead of its clock.
+const SkewTolerance = time.Minute
 
 // batch is a batch formed from the outbox and persisted under its id.
 type batch struct {
@@ -39,8 +56,14 @@ type batch struct {
 // Rejected and quarantined writes are kept as problems (see Status); their
 // local value is dropped when no later write replaced it, and the row's
 // scopes are fetched again on the next Pull so the local copy returns to the
-// server's. An error leaves the outbox as it was: IsOffline tells a network
-// failure from an answer of the server.
+// server's. Writes refused with clock_skew are not problems: the device's
+// clock was ahead of the server's, so the replica corrects its clock (an
+// offset from server_hlc, its last reading lowered to what the server has
+// stored), stamps those writes and every later pending write anew and sends
+// them again (see PushResult.Restamped). Should the server refuse them with
+// clock_skew once more in the same Push, they stay queued and Push returns
+// an error with code clock_skew. An error leaves the outbox as it was:
+// IsOffline tells a network failure from an answer of the server.
 func (r *Replica) Push(ctx context.Context) (PushResult, error) {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
@@ -53,6 +76,7 @@ func (r *Replica) Push(ctx context.Context) (PushResult, error) {
 
 func (r *Replica) push(ctx context.Context) (PushResult, error) {
 	var res PushResult
+	rebased := false
 	for {
 		dev := r.DeviceID()
 		if dev == "" {
@@ -82,7 +106,7 @@ func (r *Replica) push(ctx context.Context) (PushResult, error) {
 		if resp.BatchID != b.id {
 			return res, fmt.Errorf("push batch %s: answer is for batch %q", b.id, resp.BatchID)
 		}
-		rej, quar, err := r.ackBatch(ctx, b, resp)
+		ack, err := r.ackBatch(ctx, b, resp)
 		if err != nil {
 			return res, fmt.Errorf("push batch %s: %w", b.id, err)
 		}
@@ -90,8 +114,19 @@ func (r *Replica) push(ctx context.Context) (PushResult, error) {
 		res.Sent += len(b.changes)
 		res.Applied += resp.Applied
 		res.Ignored += resp.Ignored
-		res.Rejected = append(res.Rejected, rej...)
-		res.Quarantined = append(res.Quarantined, quar...)
+		res.Rejected = append(res.Rejected, ack.rejected...)
+		res.Quarantined = append(res.Quarantined, ack.quarantined...)
+		res.Restamped = append(res.Restamped, ack.restamped...)
+		if ack.skewed > 0 {
+			if rebased {
+				// The corrected clock did not help (the server's clock went
+				// back?): keep the writes queued, try again on the next Push.
+				return res, samenplan.Errorf(samenplan.ECLOCKSKEW,
+					"De klok van dit toestel loopt voor op die van de server; %d wijzigingen wachten / the device's clock is ahead of the server's: %d writes wait in the outbox",
+					ack.skewed, ack.skewed)
+			}
+			rebased = true
+		}
 	}
 }
 
@@ -189,15 +224,35 @@ func (r *Replica) shrinkBatch(ctx context.Context, b *batch) error {
 	return err
 }
 
+// ack is what ackBatch did with an answer.
+type ack struct {
+	rejected, quarantined []Problem
+	skewed                int // writes refused with clock_skew, queued again
+	restamped             []Restamp
+}
+
 // ackBatch records the server's answer to a batch in one transaction: the
 // batch leaves the outbox, problems are kept, the local values of refused
 // writes are dropped and their scopes queued for a refetch, and the
-// server's clock is observed.
-func (r *Replica) ackBatch(ctx context.Context, b *batch, resp protocol.PushResponse) (rej, quar []Problem, err error) {
+// server's clock is observed. Writes refused with clock_skew stay in the
+// outbox instead: the clock is corrected and they are stamped anew (skew).
+func (r *Replica) ackBatch(ctx context.Context, b *batch, resp protocol.PushResponse) (ack, error) {
 	clock := r.currentClock()
 	at := r.now().UTC()
-	err = r.tx(ctx, func(tx *sql.Tx) error {
-		rej, quar = nil, nil
+	var out ack
+	err := r.tx(ctx, func(tx *sql.Tx) error {
+		out = ack{}
+		var skewed []int64 // outbox seqs of the writes refused with clock_skew
+		for _, p := range resp.Rejected {
+			if p.Code == samenplan.ECLOCKSKEW && p.Index >= 0 && p.Index < len(b.seqs) {
+				skewed = append(skewed, b.seqs[p.Index])
+			}
+		}
+		for _, seq := range skewed {
+			if _, err := tx.ExecContext(ctx, `UPDATE outbox SET batch_id = NULL WHERE seq = ?`, seq); err != nil {
+				return err
+			}
+		}
 		// The batch leaves the outbox first: revert looks for later writes.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE batch_id = ?`, b.id); err != nil {
 			return err
@@ -210,10 +265,13 @@ func (r *Replica) ackBatch(ctx context.Context, b *batch, resp protocol.PushResp
 			kind  string
 			probs []protocol.Problem
 			out   *[]Problem
-		}{{Rejected, resp.Rejected, &rej}, {Quarantined, resp.Quarantined, &quar}} {
+		}{{Rejected, resp.Rejected, &out.rejected}, {Quarantined, resp.Quarantined, &out.quarantined}} {
 			for _, p := range set.probs {
 				if p.Index < 0 || p.Index >= len(b.changes) {
 					continue
+				}
+				if set.kind == Rejected && p.Code == samenplan.ECLOCKSKEW {
+					continue // queued again below
 				}
 				c := b.changes[p.Index]
 				res, err := tx.ExecContext(ctx, `INSERT INTO problems (kind, batch_id, collection, id, field, value, hlc, code, message, at)
@@ -240,12 +298,58 @@ func (r *Replica) ackBatch(ctx context.Context, b *batch, resp protocol.PushResp
 		if err := observe(clock, resp.ServerHLC); err != nil {
 			return err
 		}
+		if len(skewed) > 0 {
+			if out.restamped, err = skew(ctx, tx, clock, resp.ServerHLC, slices.Min(skewed)); err != nil {
+				return err
+			}
+			out.skewed = len(skewed)
+		}
 		if err := setMeta(ctx, tx, metaLastError, ""); err != nil {
 			return err
 		}
 		return saveClock(ctx, tx, clock)
 	})
-	return rej, quar, err
+	return out, err
+}
+
+// skew handles writes the server refused with clock_skew, within the
+// transaction of its answer; from is the outbox seq of the first of them.
+// The server's clock has observed every stamp it stored, so its server_hlc
+// is at or above them (see docs/protocol.md). The device's clock, ahead of
+// the server's, learns an offset from server_hlc (Calibrate) and its last
+// reading is lowered (Rebase) to the floor: server_hlc, or the highest stamp
+// the replica holds as stored (a field value that is not a pending write)
+// when that is higher. Every later stamp is then above everything the
+// server has, and within its limit. The refused writes and every later
+// pending write (they were stamped after them, so as far ahead) get new
+// stamps in write order; their local values and bases follow.
+func skew(ctx context.Context, tx *sql.Tx, clock *crdt.Clock, serverHLC string, from int64) ([]Restamp, error) {
+	if clock == nil {
+		return nil, nil
+	}
+	if err := calibrate(clock, serverHLC); err != nil {
+		return nil, err
+	}
+	floor := crdt.Stamp{}
+	if serverHLC != "" {
+		floor, _ = crdt.ParseStamp(serverHLC) // parsed by calibrate
+	}
+	var stored sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT max(f.hlc) FROM fields f WHERE NOT EXISTS (SELECT 1 FROM outbox o
+		WHERE o.collection = f.collection AND o.id = f.id AND o.field = f.field AND o.hlc = f.hlc)`).Scan(&stored); err != nil {
+		return nil, err
+	}
+	if stored.Valid {
+		s, err := crdt.ParseStamp(stored.String)
+		if err != nil {
+			return nil, fmt.Errorf("stored stamp: %w", err)
+		}
+		if s.Compare(floor) > 0 {
+			floor = s
+		}
+	}
+	clock.Rebase(floor)
+	return restamp(ctx, tx, clock, from)
 }
 
 // revert drops the local value of a write the server did not take, unless a
@@ -284,6 +388,20 @@ func revert(ctx context.Context, tx *sql.Tx, c protocol.Change) ([]string, error
 		AND NOT EXISTS (SELECT 1 FROM outbox WHERE collection = ? AND id = ?)`,
 		c.Collection, c.ID, c.Collection, c.ID, c.Collection, c.ID)
 	return out, err
+}
+
+// calibrate corrects the offset of clock from the server's stamp in wire
+// form ("" is none) when they are more than SkewTolerance apart.
+func calibrate(clock *crdt.Clock, wire string) error {
+	if wire == "" || clock == nil {
+		return nil
+	}
+	s, err := crdt.ParseStamp(wire)
+	if err != nil {
+		return fmt.Errorf("server stamp: %w", err)
+	}
+	clock.Calibrate(s, SkewTolerance)
+	return nil
 }
 
 // observe advances clock past a stamp in wire form; "" is no stamp.

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -98,6 +99,7 @@ const (
 	metaExpires   = "access_expires" // RFC 3339; the access token is refreshed shortly before
 	metaCursor    = "cursor"
 	metaClock     = "clock"
+	metaOffset    = "clock_offset" // ms the wall clock runs ahead of the server's, as learned (see Calibrate)
 	metaProve     = "held_hash"
 	metaRefetch   = "refetch"
 	metaLastSync  = "last_sync"
@@ -172,7 +174,7 @@ func (r *Replica) load(ctx context.Context) error {
 	}
 	r.clock = nil
 	if r.deviceID != "" {
-		c, err := r.newClock(r.deviceID, m[metaClock])
+		c, err := r.newClock(r.deviceID, m[metaClock], m[metaOffset])
 		if err != nil {
 			return err
 		}
@@ -182,12 +184,20 @@ func (r *Replica) load(ctx context.Context) error {
 }
 
 // newClock returns a clock for node that resumes past the stamp last (the
-// persisted reading of an earlier clock, "" for none).
-func (r *Replica) newClock(node, last string) (*crdt.Clock, error) {
+// persisted reading of an earlier clock, "" for none) with the offset
+// learned earlier (milliseconds in decimal, "" for none).
+func (r *Replica) newClock(node, last, offset string) (*crdt.Clock, error) {
 	if _, err := crdt.ParseStamp("0000000000000-0000-" + node); err != nil {
 		return nil, fmt.Errorf("device id %q is not a valid clock node", node)
 	}
 	c := crdt.NewClock(node, r.now)
+	if offset != "" {
+		ms, err := strconv.ParseInt(offset, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("read clock offset: %w", err)
+		}
+		c.SetOffset(time.Duration(ms) * time.Millisecond)
+	}
 	if last != "" {
 		s, err := crdt.ParseStamp(last)
 		if err != nil {
@@ -322,10 +332,21 @@ func setMetaList(ctx context.Context, q querier, key string, list []string) erro
 	return setMeta(ctx, q, key, string(b))
 }
 
-// saveClock persists the clock's last reading within tx, so that a restart
-// resumes past every stamp that tx made or observed.
+// saveClock persists the clock's last reading and offset within tx, so that
+// a restart resumes past every stamp that tx made or observed, with the
+// offset learned so far.
 func saveClock(ctx context.Context, q querier, c *crdt.Clock) error {
-	if c == nil || c.Last().IsZero() {
+	if c == nil {
+		return nil
+	}
+	off := ""
+	if ms := c.Offset().Milliseconds(); ms != 0 {
+		off = strconv.FormatInt(ms, 10)
+	}
+	if err := setMeta(ctx, q, metaOffset, off); err != nil {
+		return err
+	}
+	if c.Last().IsZero() {
 		return nil
 	}
 	return setMeta(ctx, q, metaClock, c.Last().String())

@@ -230,27 +230,24 @@ func (c *Clock) SetOffset(d time.Duration) {
 
 // Calibrate compares the clock's physical time with server, a stamp the
 // server made just now (server_hlc), and corrects the offset when they are
-// more than tolerance apart: when the physical time is ahead, the offset
-// grows so that it reads server's wall time; when it is behind and there is
-// an offset, the offset shrinks (never below zero) the same way, so a wall
-// clock that was put right stops being held back. A clock that is behind
-// without an offset is left alone: the receive rule carries it forward. It
-// reports whether the offset changed. The last reading does not change:
-// see Rebase.
+// more than tolerance apart, ahead, or behind while there is an offset: the
+// offset becomes how far the wall clock is ahead of server, or zero when
+// that is within tolerance (a wall clock that was put right is no longer
+// held back). A clock that is behind without an offset is left alone: the
+// receive rule carries it forward. It reports whether the offset changed.
+// The last reading does not change: see Rebase.
 func (c *Clock) Calibrate(server Stamp, tolerance time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	wall := c.now().UnixMilli()
 	ahead := wall - c.offset - server.Wall
 	tol := max(0, tolerance.Milliseconds())
-	var off int64
-	switch {
-	case ahead > tol:
-		off = wall - server.Wall
-	case ahead < -tol && c.offset > 0:
-		off = max(0, wall-server.Wall)
-	default:
+	if ahead <= tol && (ahead >= -tol || c.offset == 0) {
 		return false
+	}
+	off := wall - server.Wall
+	if off <= tol {
+		off = 0
 	}
 	changed := off != c.offset
 	c.offset = off

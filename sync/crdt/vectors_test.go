@@ -221,6 +221,9 @@ func vectorInputs(t *testing.T) Vectors {
 		{"calibrate: the wall clock put right shrinks the offset back to zero", "dev-e", []step{
 			{t0, "set_offset", "", 600_000}, {t0, "calibrate", "1795450929838-0000-server", 60_000},
 			{t0 + 1, "now", "", 0}}},
+		{"calibrate: a wall clock put nearly right, within the tolerance, drops the offset", "dev-e", []step{
+			{t0 + 30_000, "set_offset", "", 600_000}, {t0 + 30_000, "calibrate", "1795450929838-0000-server", 60_000},
+			{t0 + 30_000, "now", "", 0}}},
 		{"calibrate: a wall clock put partly right shrinks the offset", "dev-e", []step{
 			{t0 + 600_000, "set_offset", "", 900_000}, {t0 + 600_000, "calibrate", "1795450929838-0000-server", 60_000},
 			{t0 + 600_001, "now", "", 0}}},

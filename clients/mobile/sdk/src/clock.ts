@@ -185,19 +185,18 @@ export class Clock {
   /**
    * calibrate compares the physical time with server, a stamp the server
    * made just now (server_hlc), and corrects the offset when they are more
-   * than toleranceMs apart: ahead, the offset grows so that the physical time
-   * reads server's wall; behind with an offset, the offset shrinks (never
-   * below 0) the same way. Behind without an offset is left to the receive
+   * than toleranceMs apart, ahead, or behind while there is an offset: the
+   * offset becomes how far the wall clock is ahead of server, or 0 when that
+   * is within the tolerance. Behind without an offset is left to the receive
    * rule. Returns whether the offset changed; the last reading stays (see rebase).
    */
   calibrate(server: Stamp, toleranceMs: number): boolean {
     const wall = Math.floor(this.wallNow());
     const ahead = wall - this.offsetMs - server.wall;
     const tol = Math.max(0, toleranceMs);
-    let off: number;
-    if (ahead > tol) off = wall - server.wall;
-    else if (ahead < -tol && this.offsetMs > 0) off = Math.max(0, wall - server.wall);
-    else return false;
+    if (ahead <= tol && (ahead >= -tol || this.offsetMs === 0)) return false;
+    let off = wall - server.wall;
+    if (off <= tol) off = 0;
     const changed = off !== this.offsetMs;
     this.offsetMs = off;
     return changed;
