@@ -32,6 +32,11 @@ func (r *Region) Push(ctx context.Context, a Actor, req protocol.PushRequest) (p
 		return protocol.PushResponse{}, samenplan.Errorf(samenplan.EINVALID, "a batch holds at most %d changes", protocol.MaxBatch)
 	}
 
+	// A push, once begun, runs to its commit even if the caller goes away:
+	// its answer is kept for the replay of the batch, and a context that
+	// cannot be cancelled spares database/sql and go-sqlite3 a goroutine
+	// per transaction and per statement watching for the cancellation.
+	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	tx, err := r.db.Writer.BeginTx(ctx, nil)
