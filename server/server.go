@@ -88,7 +88,7 @@ func New(cfg Config) *Server {
 			return err
 		},
 	}))
-	s.echo.Use(middleware.BodyLimit(fmt.Sprintf("%dB", cfg.BodyLimit)))
+	s.echo.Use(bodyLimit(cfg.BodyLimit)) // server/bodylimit.go
 	s.routes()
 	return s
 }
