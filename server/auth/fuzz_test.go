@@ -2,11 +2,17 @@ package auth
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	samenplan "github.com/samenplan/samenplan"
+	"github.com/samenplan/samenplan/sync/store"
 )
 
 // FuzzDecodeAuthBody feeds arbitrary bytes to the decoders of the login,
@@ -102,4 +108,98 @@ func TestVerifyPassword(t *testing.T) {
 	if ok, _ := verifyPassword("x", "not a hash", p); ok {
 		t.Fatal("malformed hash matched")
 	}
+}
+
+// fuzzKid and fuzzSecret are the signing key of FuzzVerifyAccessToken, fixed
+// so that the tokens in its corpus (testdata/fuzz) stay valid.
+const fuzzKid = "fuzz-key-1"
+
+var fuzzSecret = []byte("samenplan-fuzz-signing-key-0123456789abcdef-0123456789abcdef-xyz")
+
+// FuzzVerifyAccessToken: the bearer token is the most exposed decoder of
+// all. Whatever the string, verifyAccess accepts it only when an HMAC-SHA256
+// under our key (found by kid) over its first two parts is its third, its
+// header says HS256, its issuer is ours, it has not expired and it names a
+// user, a device, a valid role and an id; and the principal it returns is
+// what the claims say. Everything else is unauthorized.
+func FuzzVerifyAccessToken(f *testing.F) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	db, err := store.OpenDB(filepath.Join(f.TempDir(), "main.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { db.Close() })
+	s, err := Open(f.Context(), db, Config{Now: func() time.Time { return now }, ReloadEvery: -1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.Close() })
+	s.keysMu.Lock()
+	s.keys = map[string][]byte{fuzzKid: fuzzSecret}
+	s.signKid = fuzzKid
+	s.keysMu.Unlock()
+	for _, p := range []Principal{
+		{UserID: "0195b7d2-7c1e-7a4e-9b1f-2a1d4c0e9f11", Username: "an", Role: RoleCoach, Regions: []string{"kempen"}, DeviceID: "0195b7d2-7c1e-7a4e-9b1f-2a1d4c0e9f12"},
+		{UserID: "u", Username: "admin", Role: RoleAdmin, Regions: nil, DeviceID: "d"},
+	} {
+		tok, _, err := s.issueAccess(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(tok)
+		if got, err := s.verifyAccess(tok); err != nil || got.UserID != p.UserID {
+			f.Fatalf("control: our own token gives %+v, %v", got, err)
+		}
+	}
+	f.Add("")
+	f.Add("a.b.c")
+	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
+	f.Fuzz(func(t *testing.T, token string) {
+		p, err := s.verifyAccess(token)
+		if err != nil {
+			if samenplan.ErrorCode(err) != samenplan.EUNAUTHORIZED {
+				t.Fatalf("verifyAccess(%q): code %q, want unauthorized", token, samenplan.ErrorCode(err))
+			}
+			return
+		}
+		parts := strings.Split(token, ".")
+		if len(parts) != 3 {
+			t.Fatalf("accepted %q of %d parts", token, len(parts))
+		}
+		var hdr struct {
+			Alg string `json:"alg"`
+			Kid string `json:"kid"`
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(parts[0])
+		if err != nil || json.Unmarshal(raw, &hdr) != nil || hdr.Alg != "HS256" || hdr.Kid != fuzzKid {
+			t.Fatalf("accepted %q with header %q (%v)", token, raw, err)
+		}
+		sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+		mac := hmac.New(sha256.New, fuzzSecret)
+		mac.Write([]byte(parts[0] + "." + parts[1]))
+		if err != nil || !hmac.Equal(sig, mac.Sum(nil)) {
+			t.Fatalf("accepted %q, which our key did not sign", token)
+		}
+		var claims struct {
+			Iss     string      `json:"iss"`
+			Sub     string      `json:"sub"`
+			Exp     json.Number `json:"exp"` // golang-jwt also reads "exp":"123"; only our key signs, so that is harmless
+			Role    string      `json:"role"`
+			Dev     string      `json:"dev"`
+			Usr     string      `json:"usr"`
+			Regions []string    `json:"regions"`
+		}
+		raw, err = base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil || json.Unmarshal(raw, &claims) != nil {
+			t.Fatalf("accepted %q with claims %q (%v)", token, raw, err)
+		}
+		exp, err := claims.Exp.Float64()
+		if claims.Iss != Issuer || err != nil || !now.Before(time.Unix(int64(exp), 0)) {
+			t.Fatalf("accepted %q: issuer %q, exp %v", token, claims.Iss, claims.Exp)
+		}
+		if p.UserID != claims.Sub || p.UserID == "" || p.DeviceID != claims.Dev || p.DeviceID == "" || p.Role != claims.Role || !ValidRole(p.Role) ||
+			p.Username != claims.Usr || len(p.Regions) != len(claims.Regions) {
+			t.Fatalf("accepted %q as %+v, claims say %+v", token, p, claims)
+		}
+	})
 }
