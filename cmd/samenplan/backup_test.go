@@ -92,6 +92,27 @@ func batchesIn(t *testing.T, db *store.DB) (logged map[string]int, answered map[
 	return logged, answered
 }
 
+// pullAll pulls as c from cursor until the server has no more, and returns
+// each field's stamp and the last cursor.
+func pullAll(t *testing.T, c *apiClient, cursor string) (map[crdt.Key]string, string) {
+	t.Helper()
+	got := map[crdt.Key]string{}
+	for {
+		var resp protocol.PullResponse
+		if status := c.call("POST", "/v1/sync/pull", protocol.PullRequest{DeviceID: c.device, SchemaVersion: schema.Version, Cursor: cursor, Limit: 5000}, &resp); status != http.StatusOK {
+			t.Fatalf("pull from %s: status %d", c.base, status)
+		}
+		for _, ch := range resp.Changes {
+			got[crdt.Key{Collection: ch.Collection, ID: ch.ID, Field: ch.Field}] = ch.HLC
+		}
+		cursor = resp.Cursor
+		if !resp.More {
+			return got, cursor
+		}
+	}
+}
+
+// maxLogSeq returns the highest log seq of a region database.
 func maxLogSeq(t *testing.T, db *store.DB) int64 {
 	t.Helper()
 	var seq int64
@@ -112,7 +133,8 @@ func maxLogSeq(t *testing.T, db *store.DB) int64 {
 // batch wholly in it with its answer or wholly absent without. Then the
 // last copy is restored the documented way (its files copied into an empty
 // data directory) and `samenplan serve` over it answers a login, a full
-// pull holding every change acknowledged before that backup began, and a
+// pull holding every change acknowledged before that backup began, a pull
+// with a cursor from before the restore (400 invalid: start over) and a
 // push. make test takes 3 backups; SAMENPLAN_SOAK=1 takes 10.
 func TestBackup_DuringPushesIsAConsistentPrefixThatServes(t *testing.T) {
 	if testing.Short() {
@@ -140,6 +162,7 @@ func TestBackup_DuringPushesIsAConsistentPrefixThatServes(t *testing.T) {
 			pushUntil(t, c, clock, prnd, led, 0, who, stop)
 		}()
 	}
+	poller := login(t, srv.url, "coordinator.kempen.demo") // a device that keeps pulling through the restore
 	type taken struct {
 		dir        string
 		begin, end time.Time
@@ -177,6 +200,7 @@ func TestBackup_DuringPushesIsAConsistentPrefixThatServes(t *testing.T) {
 	waitFor("sent after the last backup", func(b *pushedBatch) bool { return b.sentAt.After(end) })
 	close(stop)
 	wg.Wait()
+	_, liveCursor := pullAll(t, poller, "")
 	srv.close()
 	if t.Failed() {
 		t.FailNow()
@@ -251,20 +275,16 @@ func TestBackup_DuringPushesIsAConsistentPrefixThatServes(t *testing.T) {
 	srv = startServerProcess(t, restored, false)
 	defer srv.close()
 	c := login(t, srv.url, "coordinator.kempen.demo")
-	got := map[crdt.Key]string{}
-	cursor := ""
-	for {
-		var resp protocol.PullResponse
-		if status := c.call("POST", "/v1/sync/pull", protocol.PullRequest{DeviceID: c.device, SchemaVersion: schema.Version, Cursor: cursor, Limit: 5000}, &resp); status != http.StatusOK {
-			t.Fatalf("pull from the restored server: status %d", status)
-		}
-		for _, ch := range resp.Changes {
-			got[crdt.Key{Collection: ch.Collection, ID: ch.ID, Field: ch.Field}] = ch.HLC
-		}
-		cursor = resp.Cursor
-		if !resp.More {
-			break
-		}
+	got, _ := pullAll(t, c, "")
+	// A device whose cursor is past the restored log is told to start over.
+	poller.base = srv.url
+	var refusal struct{ Code string }
+	status, err := poller.try("POST", "/v1/sync/pull", protocol.PullRequest{DeviceID: poller.device, SchemaVersion: schema.Version, Cursor: liveCursor}, &refusal)
+	if err != nil || status != http.StatusBadRequest || refusal.Code != "invalid" {
+		t.Fatalf("pull with a cursor past the restored log: status %d, code %q, %v; want 400 invalid", status, refusal.Code, err)
+	}
+	if again, _ := pullAll(t, poller, ""); len(again) != len(got) {
+		t.Fatalf("the device starting over pulled %d fields, another %d", len(again), len(got))
 	}
 	want := 0
 	for _, b := range led.batches {

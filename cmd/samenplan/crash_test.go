@@ -235,22 +235,7 @@ func TestCrash_AcknowledgedPushesSurviveSIGKILL(t *testing.T) {
 
 	// A full pull through the restarted server: every field at its latest
 	// acknowledged stamp or a later one.
-	c := clients[0]
-	got := map[crdt.Key]string{}
-	cursor := ""
-	for {
-		var resp protocol.PullResponse
-		if status := c.call("POST", "/v1/sync/pull", protocol.PullRequest{DeviceID: c.device, SchemaVersion: schema.Version, Cursor: cursor, Limit: 5000}, &resp); status != http.StatusOK {
-			t.Fatalf("pull: status %d", status)
-		}
-		for _, ch := range resp.Changes {
-			got[crdt.Key{Collection: ch.Collection, ID: ch.ID, Field: ch.Field}] = ch.HLC
-		}
-		cursor = resp.Cursor
-		if !resp.More {
-			break
-		}
-	}
+	got, _ := pullAll(t, clients[0], "")
 	srv.close()
 	checkAfterCrash(t, data, led)
 
