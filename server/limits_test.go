@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/samenplan/samenplan"
+	"github.com/samenplan/samenplan/server/auth"
 	"github.com/samenplan/samenplan/sync/protocol"
 	"github.com/samenplan/samenplan/sync/schema"
 )
@@ -286,5 +287,75 @@ func TestLimits_PushAndPullBounds(t *testing.T) {
 	}
 	if st := c.do("GET", "/healthz", nil, nil); st != http.StatusOK {
 		t.Fatalf("healthz %d after the limits", st)
+	}
+}
+
+// TestLimits_LoginLockoutOnTheWiredServer checks the login lockout
+// (docs/security.md; its clock-driven walk is server/auth/ratelimit_test.go)
+// through the server as serve wires it: its error table, its client address
+// (the socket, not X-Forwarded-For) and its routes. Five wrong passwords
+// for one account lock the account: the right password then gets 429
+// rate_limited with a Retry-After of the lock's 15 minutes, no token and
+// no device, and nothing else changes; another account still logs in. Then
+// failures across many names lock the address, whatever X-Forwarded-For
+// each claims.
+func TestLimits_LoginLockoutOnTheWiredServer(t *testing.T) {
+	m := newMatrixEnv(t)
+	devices := func() int {
+		var n int
+		if err := m.stores.Main.Reader.QueryRow(`SELECT count(*) FROM devices WHERE user_id = ?`, m.spare.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	login := func(username, password string, i int) (int, http.Header, []byte) {
+		req, err := http.NewRequest("POST", m.url()+"/v1/auth/login", bytes.NewReader(jsonValue(map[string]string{"username": username, "password": password})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, body
+	}
+	for i := range 5 {
+		if st, _, body := login(m.spare.Username, "fout-wachtwoord", i); st != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d %s, want 401", i+1, st, body)
+		}
+	}
+	before, devs := m.fingerprint(), devices()
+	st, h, body := login(m.spare.Username, testPassword, 9)
+	var e ErrorBody
+	_ = json.Unmarshal(body, &e)
+	if st != http.StatusTooManyRequests || e.Code != samenplan.ERATELIMITED || e.Message == "" {
+		t.Fatalf("right password while locked: %d %s, want 429 rate_limited", st, body)
+	}
+	if ra := h.Get("Retry-After"); ra != "900" && ra != "899" {
+		t.Errorf("Retry-After %q, want the lock's 900 s", ra)
+	}
+	if bytes.Contains(body, []byte("access_token")) || bytes.Contains(body, []byte("refresh_token")) {
+		t.Errorf("a locked login answered with tokens: %s", body)
+	}
+	if after := m.fingerprint(); after != before || devices() != devs {
+		t.Errorf("a locked login changed something: devices %d → %d\n before %s\n after  %s", devs, devices(), before, after)
+	}
+	if st, _, body := login("coach.b", testPassword, 10); st != http.StatusOK {
+		t.Errorf("another account during the lock: %d %s, want 200", st, body)
+	}
+	// Spraying: 50 failures (auth.DefaultLimits.IPMaxFailures) over 50
+	// names, each claiming another forwarded address, lock the socket's
+	// address for everyone; were X-Forwarded-For trusted, none would.
+	for i := range auth.DefaultLimits.IPMaxFailures - 5 { // the 5 above count too
+		if st, _, body := login(fmt.Sprintf("sproei.%d", i), "fout-wachtwoord", 20+i); st != http.StatusUnauthorized {
+			t.Fatalf("spray %d: %d %s, want 401", i, st, body)
+		}
+	}
+	if st, h, body := login("coach.c", testPassword, 200); st != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+		t.Fatalf("from a sprayed address: %d %s, want 429 with Retry-After", st, body)
 	}
 }
