@@ -10,11 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/samenplan/samenplan/sync/client"
 	"github.com/samenplan/samenplan/sync/crdt"
 	"github.com/samenplan/samenplan/sync/protocol"
 	"github.com/samenplan/samenplan/sync/schema"
@@ -90,6 +93,32 @@ func batchesIn(t *testing.T, db *store.DB) (logged map[string]int, answered map[
 		}
 	}
 	return logged, answered
+}
+
+// copyDataDir restores a backup the documented way: main.db and
+// regions/*.db copied into the empty data directory to.
+func copyDataDir(t *testing.T, from, to string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(from, "regions", "*.db"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no region databases in %s: %v", from, err)
+	}
+	for _, f := range append(files, filepath.Join(from, "main.db")) {
+		rel, err := filepath.Rel(from, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(to, rel)), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, rel), buf, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // pullAll pulls as c from cursor until the server has no more, and returns
@@ -258,20 +287,7 @@ func TestBackup_DuringPushesIsAConsistentPrefixThatServes(t *testing.T) {
 	// Restore the last copy the documented way and serve it.
 	last := copies[len(copies)-1]
 	restored := t.TempDir()
-	files, _ := filepath.Glob(filepath.Join(last.dir, "regions", "*.db"))
-	for _, f := range append(files, filepath.Join(last.dir, "main.db")) {
-		rel, _ := filepath.Rel(last.dir, f)
-		buf, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(restored, rel)), 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(restored, rel), buf, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyDataDir(t, last.dir, restored)
 	srv = startServerProcess(t, restored, false)
 	defer srv.close()
 	c := login(t, srv.url, "coordinator.kempen.demo")
@@ -366,5 +382,80 @@ func TestDataDirProblems_FindBrokenInvariants(t *testing.T) {
 				t.Fatalf("got %q, want a problem with %q", found, tc.want)
 			}
 		})
+	}
+}
+
+// hostSwitch sends every request to the server named by host, whatever the
+// URL says: a device that finds its server at a new address after a
+// restore.
+type hostSwitch struct{ host atomic.Value }
+
+func (h *hostSwitch) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.URL.Host = h.host.Load().(string)
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestRestore_DeviceAheadOfTheBackupSeesTheDifference follows a device (the
+// Go sync client) through a restore: it writes after the backup, its write
+// is acknowledged, then the server is restored from the backup. The device
+// must get through its next sync (its cursor is past the restored log: it
+// starts over), still hold its write, and report the region scope as
+// mismatched, because the restored server lacks that write; it does not
+// push it again (its outbox is empty).
+func TestRestore_DeviceAheadOfTheBackupSeesTheDifference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	ctx := context.Background()
+	data := t.TempDir()
+	srv := startServerProcess(t, data, true)
+	sw := &hostSwitch{}
+	sw.host.Store(strings.TrimPrefix(srv.url, "http://"))
+	rep, err := client.Open(ctx, filepath.Join(t.TempDir(), "device.db"), client.Options{BaseURL: srv.url, Transport: sw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	if _, err := rep.Login(ctx, "coordinator.kempen.demo", DemoPassword, "restore test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rep.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(t.TempDir(), "backup")
+	runBackupProcess(t, data, backup)
+
+	id := rep.NewID()
+	for field, v := range map[string]string{"region": "kempen", "label": "Gezin na de back-up", "municipality": "Geel"} {
+		if err := rep.Write(ctx, "families", id, field, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := rep.Sync(ctx)
+	if err != nil || res.Push.Applied != 3 || len(res.Pull.Mismatched)+len(res.Pull.Refetched) > 0 {
+		t.Fatalf("sync after the backup: %+v, %v; want 3 applied and the checksums equal", res, err)
+	}
+	srv.close()
+
+	restored := t.TempDir()
+	copyDataDir(t, backup, restored)
+	srv = startServerProcess(t, restored, false)
+	defer srv.close()
+	sw.host.Store(strings.TrimPrefix(srv.url, "http://"))
+	res, err = rep.Sync(ctx)
+	if err != nil {
+		t.Fatalf("first sync with the restored server: %v", err)
+	}
+	t.Logf("first sync after the restore: push %+v, pull %+v", res.Push, res.Pull)
+	row, err := rep.Get(ctx, "families", id)
+	if err != nil || string(row["label"]) != `"Gezin na de back-up"` {
+		t.Fatalf("the device lost its write: %v, %v", row, err)
+	}
+	if !slices.Contains(res.Pull.Mismatched, store.RegionScopePrefix+"kempen") {
+		t.Fatalf("the device did not see that the restored server lacks its write: refetched %v, mismatched %v", res.Pull.Refetched, res.Pull.Mismatched)
+	}
+	if res.Push.Applied != 0 {
+		t.Fatalf("the device pushed %d changes again", res.Push.Applied)
 	}
 }
