@@ -41,8 +41,8 @@ type ChaosReport struct {
 	ReplayMismatch  int // replays whose answer was not the first answer
 	SkewWithin      int // a device's wall clock set ahead within the server's limit
 	SkewBeyond      int // a device's wall clock set ahead beyond the limit
-	SkewRefused     int // writes the server refused with clock_skew
-	SkewStuck       int // of those, writes made while the device's wall clock was within the limit
+	SkewRestamped   int // pending writes stamped anew after the server refused writes with clock_skew
+	SkewAfterTrue   int // of those, writes made while the device's wall clock was within the limit
 	Reassignments   int // server writes of a trajectory's lead_coach_id
 	Restarts        int // the app stopped and reopened on the same data directory
 	SyncErrors      int // push or pull errors that were no network failure (answers)
@@ -52,17 +52,22 @@ type ChaosReport struct {
 	AckedNotInLog   int // acknowledged, not refused, yet neither in the change log nor quarantined
 	InLog           int // writes found in the change log (winners and losers)
 	KeptQuarantined int // writes found in the quarantine
-	KeptRefused     int // writes refused by the server, kept as problems on their device
+	KeptRefused     int // writes refused by the server, kept as problems on their device (none may be)
+	SkewRefused     int // of those, refused with clock_skew
 	EvictedScopes   int // scopes devices held and may no longer hold
 	EvictedHeld     int // of those, still held by a device at the end
 	ScopeMismatch   int // devices whose scopes differ from the server's for them
 	ChecksumsOK     int // scopes whose device checksum equals the server's
 }
 
-// Converged reports whether every check passed.
+// Converged reports whether every check passed: every write made is in
+// the server's change log or its quarantine (none lost, none left refused
+// on a device: the workload writes only what the server accepts, and a
+// clock_skew refusal must be cured by the device), replicas equal the
+// server, evicted scopes are gone and replays got their first answers.
 func (r ChaosReport) Converged() bool {
-	return r.Diverged == 0 && r.Lost == 0 && r.AckedNotInLog == 0 && r.EvictedHeld == 0 &&
-		r.ScopeMismatch == 0 && r.ReplayMismatch == 0
+	return r.Diverged == 0 && r.Lost == 0 && r.KeptRefused == 0 && r.AckedNotInLog == 0 && r.EvictedHeld == 0 &&
+		r.ScopeMismatch == 0 && r.ReplayMismatch == 0 && r.InLog+r.KeptQuarantined == r.Writes
 }
 
 // chaosNet is what every device's transport shares: the server's current
@@ -198,6 +203,34 @@ type chaosDevice struct {
 type chaosWrite struct {
 	key crdt.Key
 	hlc string
+}
+
+// restamped follows the writes the device stamped anew after a clock_skew
+// refusal: each is looked for under its new stamp. The restamps of one
+// answer (one batch id) apply together, since a new stamp may equal the old
+// stamp of another write restamped with it.
+func (d *chaosDevice) restamped(rs []client.Restamp, rep *ChaosReport) {
+	for i := 0; i < len(rs); {
+		j := i
+		next := map[chaosWrite]string{}
+		for ; j < len(rs) && rs[j].BatchID == rs[i].BatchID; j++ {
+			next[chaosWrite{rs[j].Key, rs[j].Old}] = rs[j].New
+		}
+		for k, w := range d.writes {
+			if n, ok := next[w]; ok {
+				nw := chaosWrite{w.key, n}
+				d.writes[k] = nw
+				if d.skewed[w] {
+					delete(d.skewed, w)
+					d.skewed[nw] = true
+				} else {
+					rep.SkewAfterTrue++
+				}
+				rep.SkewRestamped++
+			}
+		}
+		i = j
+	}
 }
 
 // Chaos runs Simulate's workload with faults: offline periods, duplicated,
@@ -342,6 +375,7 @@ func Chaos(ctx context.Context, cfg SimConfig) (ChaosReport, error) {
 			rep.Writes++
 		case p < 820:
 			res, err := d.r.Push(ctx)
+			d.restamped(res.Restamped, &rep)
 			keep(answer(d, err))
 			rep.Pushed += res.Sent
 		case p < 920:
@@ -387,7 +421,9 @@ func Chaos(ctx context.Context, cfg SimConfig) (ChaosReport, error) {
 	for round := 0; round < 3; round++ {
 		for _, i := range rnd.Perm(len(devices)) {
 			d := devices[i]
-			if _, err := d.r.Sync(ctx); err != nil {
+			res, err := d.r.Sync(ctx)
+			d.restamped(res.Push.Restamped, &rep)
+			if err != nil {
 				return rep, fmt.Errorf("final sync of device %d (seed %d): %w", i, cfg.Seed, err)
 			}
 			if err := d.noteScopes(ctx); err != nil {
@@ -491,9 +527,6 @@ func chaosCheck(ctx context.Context, region *store.Region, devices []*chaosDevic
 			refused[chaosWrite{crdt.Key{Collection: p.Change.Collection, ID: p.Change.ID, Field: p.Change.Field}, p.Change.HLC}] = true
 			if p.Code == "clock_skew" {
 				rep.SkewRefused++
-				if !d.skewed[chaosWrite{crdt.Key{Collection: p.Change.Collection, ID: p.Change.ID, Field: p.Change.Field}, p.Change.HLC}] {
-					rep.SkewStuck++
-				}
 			}
 		}
 		for _, w := range d.writes {
@@ -582,15 +615,17 @@ func runChaos(ctx context.Context, cfg SimConfig, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "NOT CONVERGED (replay with --chaos --seed %d)\n", cfg.Seed)
 		return fmt.Errorf("chaos simulation did not converge (seed %d)", cfg.Seed)
 	}
-	fmt.Fprintf(stdout, "converged: every replica equals the server for its scopes; every acknowledged write is in the log; evicted scopes gone; 0 writes lost (seed %d)\n", cfg.Seed)
+	fmt.Fprintf(stdout, "converged: every replica equals the server for its scopes; every write made is in the log or quarantined, none refused; evicted scopes gone; 0 writes lost (seed %d)\n", cfg.Seed)
 	return nil
 }
 
 func printChaos(w io.Writer, r ChaosReport) {
 	fmt.Fprintf(w, "faults: offline periods %d (requests refused %d), lost responses %d, duplicated pushes %d, replayed older batches %d (wrong answers %d), skew within %d, skew beyond %d, reassignments %d, restarts %d, sync errors %d\n",
 		r.OfflinePeriods, r.OfflineFailures, r.LostResponses, r.Duplicated, r.Replayed, r.ReplayMismatch, r.SkewWithin, r.SkewBeyond, r.Reassignments, r.Restarts, r.SyncErrors)
-	fmt.Fprintf(w, "writes made %d, acknowledged %d, in log %d, quarantined %d, refused and kept on device %d (clock_skew %d, of which %d made after the wall clock was true again), acknowledged but not in log %d, lost %d\n",
-		r.Writes, r.Acknowledged, r.InLog, r.KeptQuarantined, r.KeptRefused, r.SkewRefused, r.SkewStuck, r.AckedNotInLog, r.Lost)
+	fmt.Fprintf(w, "clock: writes stamped anew after clock_skew %d (of which %d made after the wall clock was true again)\n",
+		r.SkewRestamped, r.SkewAfterTrue)
+	fmt.Fprintf(w, "writes made %d, acknowledged %d, in log %d, quarantined %d, refused and kept on device %d (clock_skew %d), acknowledged but not in log %d, lost %d\n",
+		r.Writes, r.Acknowledged, r.InLog, r.KeptQuarantined, r.KeptRefused, r.SkewRefused, r.AckedNotInLog, r.Lost)
 	fmt.Fprintf(w, "server fields %d, devices diverged %d, scope sets differing %d, scope checksums equal %d, evicted scopes %d (still held %d), in %s\n",
 		r.Fields, r.Diverged, r.ScopeMismatch, r.ChecksumsOK, r.EvictedScopes, r.EvictedHeld, r.Elapsed.Round(time.Millisecond))
 }

@@ -28,11 +28,15 @@ type PushResult struct {
 	Restamped []Restamp
 }
 
-// Restamp is a pending write that got a new stamp: Old is the stamp it was
-// written with, New the one it is now queued (and held locally) with.
+// Restamp is a pending write that got a new stamp: Old is the stamp it had,
+// New the one it is now queued (and held locally) with. BatchID is the batch
+// whose answer refused writes with clock_skew; the restamps of one answer
+// hold together (a new stamp may equal the old stamp of another write of
+// the same answer), those of a later answer come after them.
 type Restamp struct {
 	Key      crdt.Key
 	Old, New string
+	BatchID  string
 }
 
 // SkewTolerance is how far the device's clock may be from server_hlc before
@@ -301,6 +305,9 @@ func (r *Replica) ackBatch(ctx context.Context, b *batch, resp protocol.PushResp
 		if len(skewed) > 0 {
 			if out.restamped, err = skew(ctx, tx, clock, resp.ServerHLC, slices.Min(skewed)); err != nil {
 				return err
+			}
+			for i := range out.restamped {
+				out.restamped[i].BatchID = b.id
 			}
 			out.skewed = len(skewed)
 		}
