@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/samenplan/samenplan"
 	"github.com/samenplan/samenplan/sync/crdt"
@@ -685,7 +686,7 @@ func (ap *applier) saveLog(ctx context.Context) error {
 			outcome = OutcomeStale
 		}
 		w := e.w
-		if err := b.add(ctx, e.seq, w.c.Collection, w.c.ID, w.c.Field, string(w.value), w.c.HLC, w.c.Base, outcome); err != nil {
+		if err := b.add(ctx, e.seq, w.c.Collection, w.c.ID, w.c.Field, bytesString(w.value), w.c.HLC, w.c.Base, outcome); err != nil {
 			return fmt.Errorf("append to log: %w", err)
 		}
 	}
@@ -694,6 +695,11 @@ func (ap *applier) saveLog(ctx context.Context) error {
 	}
 	return nil
 }
+
+// bytesString returns b as a string without copying it, for a bound
+// argument: the driver copies the text while it binds, and b (a slice of
+// the request) does not change during the statement.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // saveFields upserts the batch's new winners straight from the log entries
 // just appended: in seq order, the last applied entry of a field is its
