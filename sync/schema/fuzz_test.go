@@ -82,7 +82,7 @@ func FuzzFieldCheck(f *testing.F) {
 		if !json.Valid(value) {
 			bad("invalid JSON")
 		}
-		v := bytes.TrimSpace(value)
+		v := bytes.Trim(value, " \t\r\n")
 		if bytes.Equal(v, []byte("null")) {
 			if fd.Required {
 				bad("null for a required field")
@@ -151,4 +151,25 @@ func FuzzFieldCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Found by FuzzFieldCheck (testdata/fuzz/FuzzFieldCheck/530f793a2220ef2f):
+// Check trimmed Unicode whitespace, so "\v0" passed as an int and would
+// have been stored as a value no JSON encoder accepts (a pull re-encodes
+// every value). Only JSON's own whitespace may surround a value.
+func TestFieldCheck_OnlyJSONWhitespaceAroundAValue(t *testing.T) {
+	minutes := CaseFile.Collection("contacts").Field("minutes")
+	label := CaseFile.Collection("families").Field("label")
+	for _, v := range []string{"\v0", "0\v", "\f1", "\u00850", "\u00a0\"x\"", "\v\"x\"", "\vnull"} {
+		for _, fd := range []*Field{minutes, label} {
+			if err := fd.Check(json.RawMessage(v)); err == nil {
+				t.Errorf("%s.Check(%q) accepted it", fd.Name, v)
+			}
+		}
+	}
+	for _, v := range []string{" 1 ", "\t\r\n1\n", " null "} {
+		if err := minutes.Check(json.RawMessage(v)); err != nil {
+			t.Errorf("minutes.Check(%q): %v", v, err)
+		}
+	}
 }

@@ -154,7 +154,7 @@ var null = []byte("null")
 
 // Check validates one value against the field.
 func (f *Field) Check(value json.RawMessage) error {
-	v := bytes.TrimSpace(value)
+	v := bytes.Trim(value, " \t\r\n") // JSON's whitespace only: TrimSpace would let "\v0" through
 	if len(v) == 0 {
 		return samenplan.Errorf(samenplan.EINVALID, "%s: missing value", f.Name)
 	}
