@@ -330,11 +330,26 @@ func TestBackup_DuringPushesIsAConsistentPrefixThatServes(t *testing.T) {
 // TestDataDirProblems_FindBrokenInvariants proves the checker of the crash
 // and backup tests can fail: on copies of a seeded data directory, each
 // damage a torn write could leave is reported, and an intact copy passes.
+// The demo data is written by the server; one push is added so that
+// "answer forgotten" has an answer to forget.
 func TestDataDirProblems_FindBrokenInvariants(t *testing.T) {
 	ctx := context.Background()
 	app := openTestApp(t, t.TempDir())
 	if _, err := SeedDemo(ctx, app); err != nil {
 		t.Fatal(err)
+	}
+	// One pushed batch, whose answer the store remembers.
+	region, _ := app.Stores.Region("kempen")
+	dev := newTestID()
+	clock := crdt.NewClock(dev, nil)
+	fam := newTestID()
+	resp, err := region.Push(ctx, store.Actor{UserID: newTestID(), DeviceID: dev, Role: store.RoleCoordinator}, protocol.PushRequest{
+		DeviceID: dev, BatchID: newTestID(), SchemaVersion: schema.Version, Changes: []protocol.Change{
+			{Collection: "families", ID: fam, Field: "region", Value: []byte(`"kempen"`), HLC: clock.Now().String()},
+			{Collection: "families", ID: fam, Field: "label", Value: []byte(`"Gezin gepusht"`), HLC: clock.Now().String()},
+		}})
+	if err != nil || resp.Applied != 2 {
+		t.Fatalf("push: %+v, %v", resp, err)
 	}
 	root := t.TempDir()
 	for _, tc := range []struct {
@@ -353,6 +368,8 @@ func TestDataDirProblems_FindBrokenInvariants(t *testing.T) {
 			SELECT (SELECT max(seq) + 1 FROM change_log), 'families', f.id, f.field, '"x"', '0000000000001-0000-a', last_insert_rowid(), 'stale' FROM fields f WHERE f.collection = 'families' LIMIT 1;
 			INSERT INTO change_log (seq, collection, id, field, value, hlc, batch, outcome)
 			SELECT (SELECT max(seq) + 3 FROM change_log), 'families', f.id, f.field, '"y"', '0000000000001-0001-a', (SELECT max(id) FROM log_batches), 'stale' FROM fields f WHERE f.collection = 'families' LIMIT 1`, "gap in their seqs"},
+		{"answer forgotten", `DELETE FROM batches WHERE (device_id, batch_id) IN (SELECT device_id, batch_id FROM batches WHERE json_extract(response, '$.applied') > 0 LIMIT 1)`, "pushed log batches without their remembered answer"},
+		{"answer without its batch", `INSERT INTO batches (device_id, batch_id, response, received_at) VALUES ('d', 'ghost', '{"batch_id":"ghost","applied":3}', 0)`, "remembered answers with applied changes but no log batch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(root, strings.ReplaceAll(tc.name, " ", "-"))

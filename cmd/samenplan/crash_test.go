@@ -467,7 +467,11 @@ func dataDirProblems(data string) ([]string, error) {
 //     per scope of row_scopes and for the region scope over every field;
 //   - every log row belongs to a log_batches row, every log_batches row has
 //     log rows, and each batch's rows are consecutive seqs (one transaction
-//     appends them together).
+//     appends them together);
+//   - a pushed batch in the log has its first answer remembered (batches),
+//     and a remembered answer that applied changes has its batch in the log
+//     (server writes, batch ids "server:…" and "quarantine:…", have no
+//     answer).
 func regionProblems(db *store.DB, region string) []string {
 	ctx := context.Background()
 	var problems []string
@@ -489,6 +493,12 @@ func regionProblems(db *store.DB, region string) []string {
 	count("log batches without log rows or with a gap in their seqs", `SELECT count(*) FROM log_batches b
 		LEFT JOIN (SELECT batch, count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM change_log GROUP BY batch) l ON l.batch = b.id
 		WHERE l.batch IS NULL OR l.hi - l.lo + 1 != l.n`)
+	count("pushed log batches without their remembered answer", `SELECT count(*) FROM log_batches b
+		WHERE b.batch_id NOT LIKE 'server:%' AND b.batch_id NOT LIKE 'quarantine:%'
+		AND NOT EXISTS (SELECT 1 FROM batches a WHERE a.device_id = b.device_id AND a.batch_id = b.batch_id)`)
+	count("remembered answers with applied changes but no log batch", `SELECT count(*) FROM batches a
+		WHERE json_extract(a.response, '$.applied') > 0
+		AND NOT EXISTS (SELECT 1 FROM log_batches b WHERE b.device_id = a.device_id AND b.batch_id = a.batch_id)`)
 
 	want := map[string]uint64{}
 	rows, err := db.Reader.QueryContext(ctx, `SELECT f.collection, f.id, f.field, l.hlc, coalesce(r.scope, '') FROM fields f
