@@ -27,7 +27,7 @@ func TestBenchQuick(t *testing.T) {
 	}
 	for _, row := range []string{"ratio push ÷ ceiling", "push latency p50/p95/p99", "pull latency p50/p95/p99",
 		"empty pull, 20 devices polling, server p99", "caseload pull (10020 fields)", "resident memory after the load",
-		"startup (OpenApp) with", "request errors  "} {
+		"startup, fresh serve over", "resident memory after the caseload pull", "request errors  "} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("the table has no row %q", row)
 		}
