@@ -21,7 +21,7 @@
  * SyncError of code "offline".
  */
 
-export { openReplica } from "./sync.js";
+export { openReplica, SKEW_TOLERANCE_MS } from "./sync.js";
 export { SyncError, type ErrorCode } from "./errors.js";
 export { MemoryStore, type Store, type StoreOp, type Table } from "./store.js";
 export { openIdbStore, IdbStore } from "./idb.js";
@@ -109,7 +109,11 @@ export interface Problem {
   kind: "rejected" | "quarantined";
   batchId: string;
   change: Change;
-  /** code is the server's: invalid, clock_skew, forbidden, out_of_scope (rejected) or quarantined. */
+  /**
+   * code is the server's: invalid, forbidden, out_of_scope (rejected) or
+   * quarantined. A write refused with clock_skew is no problem: it is
+   * stamped anew and sent again (PushResult.restamped).
+   */
   code: string;
   message: string;
   /** at is when the answer came, unix ms. */
@@ -146,6 +150,12 @@ export interface SyncStatus {
   lastError: string;
   /** lastErrorCode is its code (offline, unauthorized, device_revoked, …), "" after a success. */
   lastErrorCode: string;
+  /**
+   * clockOffsetMs is how far the device's wall clock runs ahead of the
+   * server's, as learned from server_hlc (when more than a minute apart);
+   * stamps take the wall clock less this. 0 for a true clock.
+   */
+  clockOffsetMs: number;
   rejected: Problem[];
   quarantined: Problem[];
 }
@@ -157,6 +167,26 @@ export interface PushResult {
   ignored: number;
   rejected: Problem[];
   quarantined: Problem[];
+  /**
+   * restamped are the writes stamped anew after the server refused writes
+   * with clock_skew (those refused and every later pending write), queued
+   * again under their new stamps.
+   */
+  restamped: Restamp[];
+}
+
+/**
+ * Restamp is a pending write that got a new stamp. batchId is the batch
+ * whose answer refused writes with clock_skew; the restamps of one answer
+ * hold together (a new stamp may equal the old stamp of another of them).
+ */
+export interface Restamp {
+  collection: string;
+  id: string;
+  field: string;
+  old: string;
+  new: string;
+  batchId: string;
 }
 
 /** PullResult sums up one pull. */

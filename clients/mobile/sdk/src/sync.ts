@@ -2,14 +2,14 @@
 // push and pull as in docs/protocol.md. It mirrors the Go reference client
 // (sync/client): the same batches, cursor handling, evictions and proofs,
 // checksum comparison with refetch, problems, token refresh and wipe.
-import { Clock, formatStamp, isZeroStamp, parseStamp, ZERO_STAMP, type Stamp } from "./clock.js";
+import { Clock, compareStamps, formatStamp, isZeroStamp, parseStamp, ZERO_STAMP, type Stamp } from "./clock.js";
 import { wins } from "./merge.js";
 import { fieldSum, formatSum, scopesHash } from "./checksum.js";
 import { SyncError } from "./errors.js";
 import { checkValue, isValidId, type Schema } from "./schema.js";
 import type { Store, StoreOp } from "./store.js";
 import type {
-  Change, JsonValue, Problem, PullResult, PushResult, Replica, ReplicaOptions, Row, Signal, SyncResult,
+  Change, JsonValue, Problem, PullResult, PushResult, Replica, ReplicaOptions, Restamp, Row, Signal, SyncResult,
   SyncState, SyncStatus, User,
 } from "./index.js";
 
@@ -17,6 +17,12 @@ const SCHEMA_VERSION = 1;
 const DELETED = "_deleted";
 const REFRESH_MARGIN_MS = 30_000;
 const MAX_PAGES = 1_000_000;
+/**
+ * SKEW_TOLERANCE_MS is how far the device's clock may be from server_hlc
+ * before the replica corrects its clock's offset (Clock.calibrate); well
+ * under the server's 5-minute limit on stamps ahead of its clock.
+ */
+export const SKEW_TOLERANCE_MS = 60_000;
 
 
 // Built-in scope rules (docs/protocol.md "Scopes"), used when no schema was fetched yet.
@@ -136,7 +142,7 @@ class ReplicaImpl implements Replica {
     this.expires = await this.meta("access_expires", 0);
     this.account = await this.meta<User | null>("user", null);
     this.schema = await this.meta<Schema | null>("schema", null);
-    this.clock = this.device ? this.newClock(this.device, await this.meta("clock", "")) : null;
+    this.clock = this.device ? this.newClock(this.device, await this.meta("clock", ""), await this.meta("clock_offset", 0)) : null;
   }
 
   /**
@@ -149,7 +155,7 @@ class ReplicaImpl implements Replica {
     if (this.clock && mine && !isZeroStamp(mine)) this.clock.observe(mine, 0);
   }
 
-  private newClock(node: string, last: string): Clock {
+  private newClock(node: string, last: string, offsetMs: number): Clock {
     let s: Stamp = ZERO_STAMP;
     if (last) {
       try {
@@ -159,14 +165,22 @@ class ReplicaImpl implements Replica {
       }
     }
     const c = new Clock(node, this.now);
+    c.setOffset(typeof offsetMs === "number" ? offsetMs : 0);
     if (!isZeroStamp(s)) c.observe(s, 0); // resumes past the last reading, under the new node
     return c;
   }
 
+  /** clockOps persists the clock's last reading and its offset. */
+  private static clockOps(clock: Clock | null): StoreOp[] {
+    if (!clock) return [];
+    const l = clock.last();
+    const ops = [ReplicaImpl.put("clock_offset", clock.offset())];
+    if (!isZeroStamp(l)) ops.push(ReplicaImpl.put("clock", formatStamp(l)));
+    return ops;
+  }
+
   private clockOp(): StoreOp[] {
-    if (!this.clock) return [];
-    const l = this.clock.last();
-    return isZeroStamp(l) ? [] : [ReplicaImpl.put("clock", formatStamp(l))];
+    return ReplicaImpl.clockOps(this.clock);
   }
 
   deviceId(): string {
@@ -236,6 +250,7 @@ class ReplicaImpl implements Replica {
       lastSync: await this.meta("last_sync", 0),
       lastError: await this.meta("last_error", ""),
       lastErrorCode,
+      clockOffsetMs: this.clock?.offset() ?? 0,
       rejected: probs.filter((p) => p.kind === "rejected"),
       quarantined: probs.filter((p) => p.kind === "quarantined"),
     };
@@ -351,11 +366,13 @@ class ReplicaImpl implements Replica {
         /* keep the cached one; the server checks every write anyway */
       }
       await this.dataLock.run(async () => {
-        const clock = this.newClock(s.device_id, await this.meta("clock", this.clock ? formatStamp(this.clock.last()) : ""));
+        const clock = this.newClock(s.device_id, await this.meta("clock", this.clock ? formatStamp(this.clock.last()) : ""),
+          await this.meta("clock_offset", this.clock?.offset() ?? 0));
         const old = this.device;
         const ops: StoreOp[] = [];
         if (old && old !== s.device_id) {
-          ops.push(...(await this.restamp(clock)), ReplicaImpl.put("cursor", ""));
+          const outbox = (await this.store.scan("outbox")).map(([, v]) => v as OutboxRec);
+          ops.push(...(await this.restamp(outbox, clock, "")).ops, { op: "clear", table: "batches" }, ReplicaImpl.put("cursor", ""));
         }
         const expires = s.expires_in && s.expires_in > 0 ? this.now() + s.expires_in * 1000 : 0;
         ops.push(
@@ -363,7 +380,7 @@ class ReplicaImpl implements Replica {
           ReplicaImpl.put("refresh_token", s.refresh_token ?? ""), ReplicaImpl.put("access_expires", expires),
           ReplicaImpl.put("user", s.user),
         );
-        if (!isZeroStamp(clock.last())) ops.push(ReplicaImpl.put("clock", formatStamp(clock.last())));
+        ops.push(...ReplicaImpl.clockOps(clock));
         if (schema) ops.push(ReplicaImpl.put("schema", schema));
         await this.store.commit(ops);
         this.device = s.device_id;
@@ -379,41 +396,53 @@ class ReplicaImpl implements Replica {
     });
   }
 
-  /** restamp gives every outbox write a stamp of the new device's clock, keeping bases, and dissolves batches. */
-  private async restamp(clock: Clock): Promise<StoreOp[]> {
+  /**
+   * restamp gives each of entries (outbox writes, in write order) a new
+   * stamp of clock, keeping the local values and the base links between
+   * them: a local value that was one of the writes stays the local value
+   * under its new stamp, and a later write whose base was an old stamp names
+   * the new one. The writes leave their batches. Used after a login as a new
+   * device and after clock_skew refusals (batchId names that answer's batch).
+   */
+  private async restamp(entries: OutboxRec[], clock: Clock, batchId: string): Promise<{ ops: StoreOp[]; restamped: Restamp[] }> {
+    // Old to new in memory first: after a rebase a new stamp may equal the
+    // old stamp of a later write, so the updates must not chain.
+    const next = new Map<string, string>();
+    const vkey = (o: { c: string; id: string; f: string }, h: string) => fkey(o.c, o.id, o.f) + "\u0000" + h;
+    for (const o of entries) next.set(vkey(o, o.h), formatStamp(clock.now()));
     const ops: StoreOp[] = [];
-    const outbox = (await this.store.scan("outbox")).map(([, v]) => v as OutboxRec);
-    const fields = new Map((await this.store.scan("fields")).map(([k, v]) => [k, v as FieldRec]));
-    for (const o of outbox) {
-      const ns = formatStamp(clock.now());
-      for (const later of outbox) if (later.c === o.c && later.id === o.id && later.f === o.f && later.base === o.h) later.base = ns;
-      const k = fkey(o.c, o.id, o.f);
-      const f = fields.get(k);
-      if (f && f.h === o.h) {
-        f.h = ns;
-        ops.push({ op: "put", table: "fields", key: k, value: f });
-      }
-      o.h = ns;
-      o.batch = null;
+    const restamped: Restamp[] = [];
+    const keys = new Set<string>();
+    for (const o of entries) {
+      const nh = next.get(vkey(o, o.h))!;
+      const base = o.base ? next.get(vkey(o, o.base)) ?? o.base : o.base;
+      ops.push({ op: "put", table: "outbox", key: seqKey(o.seq), value: { ...o, h: nh, base, batch: null } satisfies OutboxRec });
+      restamped.push({ collection: o.c, id: o.id, field: o.f, old: o.h, new: nh, batchId });
+      keys.add(fkey(o.c, o.id, o.f));
     }
-    for (const o of outbox) ops.push({ op: "put", table: "outbox", key: seqKey(o.seq), value: o });
-    ops.push({ op: "clear", table: "batches" });
-    return ops;
+    for (const k of keys) {
+      const f = (await this.store.get("fields", k)) as FieldRec | undefined;
+      const nh = f && next.get(vkey(f, f.h));
+      if (f && nh) ops.push({ op: "put", table: "fields", key: k, value: { ...f, h: nh } });
+    }
+    return { ops, restamped };
   }
 
   wipe(): Promise<void> {
     return this.syncLock.run(() => this.wipeLocal());
   }
 
-  /** wipeLocal deletes every piece of case data and every credential; only the clock's last reading stays. */
+  /** wipeLocal deletes every piece of case data and every credential; only the clock's last reading and offset stay. */
   private async wipeLocal(): Promise<void> {
     await this.dataLock.run(async () => {
       const clock = await this.meta("clock", "");
+      const offset = await this.meta("clock_offset", 0);
       const collections = new Set((await this.store.scan("fields")).map(([, v]) => (v as FieldRec).c));
       const ops: StoreOp[] = (["meta", "fields", "row_scopes", "held_scopes", "outbox", "batches", "problems"] as const).map(
         (table) => ({ op: "clear", table }) as StoreOp,
       );
       if (clock) ops.push(ReplicaImpl.put("clock", clock));
+      if (offset) ops.push(ReplicaImpl.put("clock_offset", offset));
       await this.store.commit(ops);
       this.device = this.access = this.refresh = "";
       this.expires = 0;
@@ -598,7 +627,8 @@ class ReplicaImpl implements Replica {
   }
 
   private async pushLocked(): Promise<PushResult> {
-    const res: PushResult = { batches: 0, applied: 0, ignored: 0, rejected: [], quarantined: [] };
+    const res: PushResult = { batches: 0, applied: 0, ignored: 0, rejected: [], quarantined: [], restamped: [] };
+    let rebased = false;
     for (;;) {
       if (!this.device) throw new SyncError("signed_out", "not logged in");
       const b = await this.nextBatch();
@@ -622,12 +652,22 @@ class ReplicaImpl implements Replica {
         throw e;
       }
       if (resp.batch_id !== b.id) throw new SyncError("internal", `push batch ${b.id}: answer is for batch ${JSON.stringify(resp.batch_id)}`);
-      const [rej, quar] = await this.ackBatch(b, resp);
+      const ack = await this.ackBatch(b, resp);
       res.batches++;
       res.applied += resp.applied ?? 0;
       res.ignored += resp.ignored ?? 0;
-      res.rejected.push(...rej);
-      res.quarantined.push(...quar);
+      res.rejected.push(...ack.rejected);
+      res.quarantined.push(...ack.quarantined);
+      res.restamped.push(...ack.restamped);
+      if (ack.skewed > 0) {
+        // The corrected clock did not help (the server's clock went back?):
+        // keep the writes queued and try again on the next push.
+        if (rebased) {
+          throw new SyncError("clock_skew",
+            `De klok van dit toestel loopt voor op die van de server; ${ack.skewed} wijzigingen wachten / the device's clock is ahead of the server's: ${ack.skewed} writes wait in the outbox`);
+        }
+        rebased = true;
+      }
     }
   }
 
@@ -677,16 +717,23 @@ class ReplicaImpl implements Replica {
     });
   }
 
-  /** ackBatch records a push answer: the batch leaves the outbox, problems are kept, refused values reverted and refetched. */
+  /**
+   * ackBatch records a push answer: the batch leaves the outbox, problems are
+   * kept, refused values reverted and refetched. Writes refused with
+   * clock_skew stay queued instead: the clock is corrected and they (and
+   * every later pending write) are stamped anew (see skew).
+   */
   private ackBatch(
     b: { id: string; entries: OutboxRec[] },
     resp: { rejected?: WireProblem[]; quarantined?: WireProblem[]; server_hlc?: string },
-  ): Promise<[Problem[], Problem[]]> {
+  ): Promise<{ rejected: Problem[]; quarantined: Problem[]; restamped: Restamp[]; skewed: number }> {
     return this.dataLock.run(async () => {
       const at = this.now();
       const ops: StoreOp[] = [];
-      const gone = new Set(b.entries.map((o) => o.seq));
-      for (const o of b.entries) ops.push({ op: "del", table: "outbox", key: seqKey(o.seq) });
+      const skewed = new Set<number>();
+      for (const p of resp.rejected ?? []) if (p.code === "clock_skew" && b.entries[p.index]) skewed.add(b.entries[p.index].seq);
+      const gone = new Set(b.entries.map((o) => o.seq).filter((seq) => !skewed.has(seq)));
+      for (const seq of gone) ops.push({ op: "del", table: "outbox", key: seqKey(seq) });
       const remaining = (await this.store.scan("outbox")).map(([, v]) => v as OutboxRec).filter((o) => !gone.has(o.seq));
       const refetch = new Set(await this.meta<string[]>("refetch", []));
       const held = new Set(await this.scopes());
@@ -696,7 +743,7 @@ class ReplicaImpl implements Replica {
       for (const [kind, probs, list] of [["rejected", resp.rejected ?? [], out[0]], ["quarantined", resp.quarantined ?? [], out[1]]] as const) {
         for (const p of probs) {
           const o = b.entries[p.index];
-          if (!o) continue;
+          if (!o || (kind === "rejected" && p.code === "clock_skew")) continue; // clock_skew: queued again below
           pid++;
           const rec: ProblemRec = { id: pid, kind, batchId: b.id, c: o.c, rid: o.id, f: o.f, v: o.v, h: o.h, code: p.code, message: p.message, at };
           ops.push({ op: "put", table: "problems", key: seqKey(pid), value: rec });
@@ -719,16 +766,58 @@ class ReplicaImpl implements Replica {
       const batch = (await this.store.scan("batches")).find(([, v]) => (v as BatchRec).id === b.id);
       if (batch) ops.push({ op: "del", table: "batches", key: batch[0] });
       this.observe(resp.server_hlc);
+      let restamped: Restamp[] = [];
+      if (skewed.size > 0 && this.clock) {
+        const from = Math.min(...skewed);
+        const later = remaining.filter((o) => o.seq >= from).sort((x, y) => x.seq - y.seq);
+        const r = await this.skew(later, remaining, resp.server_hlc, b.id);
+        ops.push(...r.ops);
+        restamped = r.restamped;
+      }
       ops.push(ReplicaImpl.put("last_error", ""), ReplicaImpl.put("last_error_code", ""), ...this.clockOp());
       await this.store.commit(ops);
       this.changed(touched);
-      return out;
+      return { rejected: out[0], quarantined: out[1], restamped, skewed: skewed.size };
     });
+  }
+
+  /**
+   * skew handles writes the server refused with clock_skew (entries: those
+   * and every later pending write, in write order; outbox: every write still
+   * pending once the answered ones left). The server's clock has
+   * observed every stamp it stored, so server_hlc is at or above them. The
+   * clock learns an offset from server_hlc (calibrate) and its last reading
+   * is lowered (rebase) to the floor: server_hlc, or the highest stamp held
+   * as stored (a field value that is not a pending write) when higher. Then
+   * the entries get new stamps, above everything the server has and within
+   * its limit.
+   */
+  private async skew(
+    entries: OutboxRec[], outbox: OutboxRec[], serverHlc: string | undefined, batchId: string,
+  ): Promise<{ ops: StoreOp[]; restamped: Restamp[] }> {
+    const clock = this.clock!;
+    this.calibrate(serverHlc);
+    let floor: Stamp = serverHlc ? parseStamp(serverHlc) : ZERO_STAMP;
+    const pending = new Set(outbox.map((o) => fkey(o.c, o.id, o.f) + "\u0000" + o.h));
+    for (const [k, v] of await this.store.scan("fields")) {
+      const f = v as FieldRec;
+      if (pending.has(k + "\u0000" + f.h)) continue;
+      const st = parseStamp(f.h);
+      if (compareStamps(st, floor) > 0) floor = st;
+    }
+    clock.rebase(floor);
+    return this.restamp(entries, clock, batchId);
   }
 
   private observe(wire: string | undefined): void {
     if (!wire || !this.clock) return;
     this.clock.observe(parseStamp(wire), 0);
+  }
+
+  /** calibrate corrects the clock's offset from server_hlc when they are more than SKEW_TOLERANCE_MS apart. */
+  private calibrate(wire: string | undefined): void {
+    if (!wire || !this.clock) return;
+    this.clock.calibrate(parseStamp(wire), SKEW_TOLERANCE_MS);
   }
 
   // ---- pull ----
@@ -809,6 +898,9 @@ class ReplicaImpl implements Replica {
         view.meta("held_hash_due", true); // proven on the next pull, with the scopes held by then
       }
       this.observe(resp.server_hlc);
+      // A pull answer is fresh (never replayed like a push answer), so its
+      // server_hlc tells how far the device's wall clock is off.
+      this.calibrate(resp.server_hlc);
       let applied = 0;
       for (const [i, c] of (resp.changes ?? []).entries()) {
         let stamp: Stamp;
@@ -845,8 +937,7 @@ class ReplicaImpl implements Replica {
         }
         view.meta("signals", resp.signals ?? []);
       }
-      const l = this.clock?.last();
-      if (l && !isZeroStamp(l)) view.meta("clock", formatStamp(l));
+      for (const op of ReplicaImpl.clockOps(this.clock)) if (op.op === "put") view.meta(op.key, op.value);
       await this.store.commit(view.ops());
       res.changes += (resp.changes ?? []).length;
       res.applied += applied;
@@ -890,7 +981,7 @@ class ReplicaImpl implements Replica {
 
   /** syncOnce pushes then pulls; a failed push stops the pull only when offline or signed out. */
   private async syncOnce(): Promise<SyncResult> {
-    let push: PushResult = { batches: 0, applied: 0, ignored: 0, rejected: [], quarantined: [] };
+    let push: PushResult = { batches: 0, applied: 0, ignored: 0, rejected: [], quarantined: [], restamped: [] };
     let pushErr: unknown = null;
     try {
       push = await this.push();

@@ -33,10 +33,20 @@ export class FakeServer {
   requests: { path: string; body: any }[] = [];
   refreshes = 0;
   maxChanges = Infinity; // a larger push is 413 too_large
+  /**
+   * maxAheadMs, when set, refuses a pushed stamp more than this ahead of
+   * wall with clock_skew, as the real server does (5 minutes); 0 is off.
+   */
+  maxAheadMs = 0;
+  /** hlc is the highest stamp the server observed (accepted, or set by a test); server_hlc is never below it. */
+  hlc = "";
 
   stamp(): string {
     this.counter++;
-    return `${String(this.wall).padStart(13, "0")}-${this.counter.toString(16).padStart(4, "0")}-server`;
+    const own = `${String(this.wall).padStart(13, "0")}-${this.counter.toString(16).padStart(4, "0")}-server`;
+    if (this.hlc <= own) return own;
+    const h = parseStamp(this.hlc);
+    return `${String(h.wall).padStart(13, "0")}-${this.counter.toString(16).padStart(4, "0")}-server`;
   }
 
   /** seed writes a row as the server, in scope. */
@@ -144,6 +154,10 @@ export class FakeServer {
       try {
         const s = parseStamp(c.hlc);
         if (s.node !== req.device_id) throw new Error("node is not the device");
+        if (this.maxAheadMs > 0 && s.wall > this.wall + this.maxAheadMs) {
+          rejected.push({ index, code: "clock_skew", message: `hlc is ${s.wall - this.wall} ms ahead of the server clock` });
+          return;
+        }
       } catch (e) {
         rejected.push({ index, code: "invalid", message: String(e) });
         return;
@@ -163,6 +177,7 @@ export class FakeServer {
         return;
       }
       this.rowScope.set(`${c.collection}\u0000${c.id}`, scope);
+      if (this.maxAheadMs > 0 && c.hlc > this.hlc) this.hlc = c.hlc; // the server's clock observes what it stores
       if (this.apply(c.collection, c.id, c.field, JSON.stringify(c.value), c.hlc)) applied++;
       else ignored++;
     });

@@ -225,3 +225,52 @@ test("a family reassigned while the coach had an unsynced note: evicted locally,
     rmSync(srv.dir, { recursive: true, force: true });
   }
 });
+
+test("a coach whose device clock runs ten minutes ahead: every write reaches the server, none is left refused", { skip, timeout: 120_000 }, async () => {
+  const srv = await startServer();
+  try {
+    const ahead = { ms: 0 };
+    const r = await openReplica({ baseUrl: srv.base, store: new MemoryStore(), now: () => Date.now() + ahead.ms, batchSize: 2 });
+    await r.login("coach1.kempen.demo", PASSWORD, "sdk test skew");
+    await r.sync();
+    const traj = (await r.query("trajectories")).find((t) => t.fields.status !== "closed");
+    assert.ok(traj, "she has a running trajectory");
+
+    ahead.ms = 10 * 60_000; // offline, the wall clock jumps ten minutes ahead
+    const id = r.newId();
+    const note = "Huisbezoek met een klok die voorloopt. " + id;
+    await r.writeRow("contacts", id, { trajectory_id: traj.id, mode: "home_visit", minutes: 30, note: note + " (1)" });
+    await r.write("contacts", id, "note", note + " (2)");
+    const res = await r.sync();
+    assert.deepEqual(res.push.rejected, [], JSON.stringify(res.push.rejected));
+    assert.equal(res.push.restamped.length, 5, JSON.stringify(res.push.restamped));
+    assert.deepEqual(res.pull.mismatched, []);
+    const st = await r.status();
+    assert.equal(st.pending, 0);
+    assert.deepEqual(st.rejected, []);
+    assert.ok(st.clockOffsetMs > 9 * 60_000 && st.clockOffsetMs < 10 * 60_000 + 5_000, `offset ${st.clockOffsetMs}`);
+
+    // The server logged both notes, in order, each applied, the second based on the first.
+    const token = await login(srv.base, "coordinator.kempen.demo");
+    const familyId = traj.fields.family_id as string;
+    const hist = await api(srv.base, token, "GET", `/v1/families/${familyId}/history?collection=contacts&row=${id}&field=note`);
+    const entries = hist.fields[0].entries as { value: string; hlc: string; base?: string; outcome: string }[];
+    assert.deepEqual(entries.map((e) => [e.value, e.outcome]), [[note + " (1)", "applied"], [note + " (2)", "applied"]]);
+    assert.equal(entries[1].base, entries[0].hlc);
+    assert.equal((await r.get("contacts", id))?.note, note + " (2)");
+
+    // Still ahead, a later write goes through at once.
+    await r.write("contacts", id, "minutes", 40);
+    const again = await r.sync();
+    assert.deepEqual(again.push.restamped, []);
+    assert.equal(again.push.applied, 1);
+    await r.close();
+  } catch (e) {
+    console.log(srv.log());
+    throw e;
+  } finally {
+    srv.proc.kill("SIGTERM");
+    await new Promise((res) => srv.proc.once("exit", res));
+    rmSync(srv.dir, { recursive: true, force: true });
+  }
+});

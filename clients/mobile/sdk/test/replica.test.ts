@@ -187,16 +187,19 @@ test("an expired access token is refreshed and the call retried", async () => {
   assert.equal(server.refreshes, 1);
 });
 
-test("device_revoked wipes everything local but the clock", async () => {
+test("device_revoked wipes everything local but the clock (its last reading and offset)", async () => {
   const { r, server, store } = await loggedIn();
   await r.pull();
+  const offset = (await r.status()).clockOffsetMs; // the fake's wall stands still: ahead of it, the device learns one
   await r.write("families", FAM, "label", "x");
   server.revoked = true;
   await assert.rejects(r.sync(), (e: SyncError) => e.code === "device_revoked");
   assert.equal(r.deviceId(), "");
   assert.equal(r.user(), null);
   for (const t of ["fields", "row_scopes", "held_scopes", "outbox", "batches", "problems"] as const) assert.equal(store.size(t), 0, t);
-  assert.deepEqual((await store.scan("meta")).map(([k]) => k), ["clock"]);
+  const meta = new Map(await store.scan("meta"));
+  assert.deepEqual([...meta.keys()].filter((k) => k !== "clock_offset"), ["clock"]);
+  assert.equal(meta.get("clock_offset") ?? 0, offset);
   assert.equal((await r.status()).state, "signed_out");
   await assert.rejects(r.write("families", FAM, "label", "y"), (e: SyncError) => e.code === "signed_out");
 });
