@@ -546,10 +546,27 @@ type pouchServer struct {
 	exited  chan struct{}
 }
 
+// errPouchExited: pouchdb-server ended before it answered (its log says why).
+var errPouchExited = errors.New("pouchdb-server exited before answering")
+
 // startPouch starts pouchdb-server from peerDir on a free loopback port,
 // storing in LevelDB under dir (on disk, like SQLite), in a process group
-// of its own, and waits until it answers (30 s at most).
+// of its own, and waits until it answers (30 s at most). The port is free
+// when chosen but may be taken before pouchdb-server binds it: a server that
+// exits at once is started again on another port, three times at most.
 func startPouch(ctx context.Context, peerDir, dir string) (*pouchServer, error) {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var p *pouchServer
+		p, err = startPouchOnce(ctx, peerDir, filepath.Join(dir, strconv.Itoa(attempt)))
+		if !errors.Is(err, errPouchExited) {
+			return p, err
+		}
+	}
+	return nil, err
+}
+
+func startPouchOnce(ctx context.Context, peerDir, dir string) (*pouchServer, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -596,7 +613,7 @@ func startPouch(ctx context.Context, peerDir, dir string) (*pouchServer, error) 
 		}
 		select {
 		case <-p.exited:
-			return nil, fmt.Errorf("pouchdb-server exited before answering: %s", p.logTail())
+			return nil, fmt.Errorf("%w: %s", errPouchExited, p.logTail())
 		case <-ctx.Done():
 			p.stop()
 			return nil, ctx.Err()

@@ -12,13 +12,13 @@ import (
 )
 
 // TestBenchPeer_CountsEveryRecordAndByte runs the peer workload small
-// (2,000 records, batches of 1,000) against the real server: the Samenplan
+// (1,000 records, one batch of 1,000) against the real server: the Samenplan
 // half always, pouchdb-server too when bench/peer is installed (make bench).
 // Every phase must move every record, in the requests the batch sizes imply,
 // and every phase's bytes must be counted.
 func TestBenchPeer_CountsEveryRecordAndByte(t *testing.T) {
 	root := repoRoot(t)
-	cfg := PeerConfig{Dir: filepath.Join(root, "bench", "peer"), Records: 2_000, Batch: 1_000, Region: "kempen",
+	cfg := PeerConfig{Dir: filepath.Join(root, "bench", "peer"), Records: 1_000, Batch: 1_000, Region: "kempen",
 		Rules: filepath.Join(root, "rules", "regions")}
 	if _, err := os.Stat(pouchBin(cfg.Dir)); err != nil {
 		t.Logf("pouchdb-server half skipped: %s not installed (make bench installs it)", cfg.Dir)
@@ -48,13 +48,13 @@ func TestBenchPeer_CountsEveryRecordAndByte(t *testing.T) {
 	}{
 		// Each pushed field carries at least its 36-byte id; each pulled
 		// one too; each update its id and the new follow_up.
-		{"push", sp.Push, 4, 2_000 * 8 * 36, 1},
-		// 16,000 contact fields and the 10 families' 100 fields, 4,000 a page.
-		{"pull", sp.Pull, 5, 1, 2_000 * 8 * 36},
-		{"update", sp.Update, 2, 2_000 * (36 + 40), 1},
+		{"push", sp.Push, 2, 1_000 * 8 * 36, 1},
+		// 8,000 contact fields and the 10 families' 100 fields, 4,000 a page.
+		{"pull", sp.Pull, 3, 1, 1_000 * 8 * 36},
+		{"update", sp.Update, 1, 1_000 * (36 + 40), 1},
 	} {
-		if c.ph.Records != 2_000 || c.ph.Requests != c.requests {
-			t.Errorf("Samenplan %s: %d records in %d requests, want 2000 in %d", c.name, c.ph.Records, c.ph.Requests, c.requests)
+		if c.ph.Records != 1_000 || c.ph.Requests != c.requests {
+			t.Errorf("Samenplan %s: %d records in %d requests, want 1000 in %d", c.name, c.ph.Records, c.ph.Requests, c.requests)
 		}
 		if c.ph.Sent < c.minUp || c.ph.Received < c.minDown {
 			t.Errorf("Samenplan %s: %d bytes up, %d down counted; want at least %d and %d", c.name, c.ph.Sent, c.ph.Received, c.minUp, c.minDown)
@@ -66,8 +66,8 @@ func TestBenchPeer_CountsEveryRecordAndByte(t *testing.T) {
 	if sp.Update.Sent >= sp.Push.Sent/4 {
 		t.Errorf("Samenplan sent %d bytes for one field a record, %d for eight: not a one-field update", sp.Update.Sent, sp.Push.Sent)
 	}
-	if rep.SamenplanPullFields != 2_000*8+100 {
-		t.Errorf("Samenplan pull: %d fields, want %d", rep.SamenplanPullFields, 2_000*8+100)
+	if rep.SamenplanPullFields != 1_000*8+100 {
+		t.Errorf("Samenplan pull: %d fields, want %d", rep.SamenplanPullFields, 1_000*8+100)
 	}
 	if cfg.Dir == "none" {
 		if !strings.Contains(table.String(), "skipped: not installed") {
@@ -81,10 +81,10 @@ func TestBenchPeer_CountsEveryRecordAndByte(t *testing.T) {
 		ph       PeerPhase
 		requests int
 	}{
-		{"push", pd.Push, 2}, {"pull", pd.Pull, 3}, {"update", pd.Update, 2}, // 2 pages full, 1 empty
+		{"push", pd.Push, 1}, {"pull", pd.Pull, 2}, {"update", pd.Update, 1}, // 1 page full, 1 empty
 	} {
-		if c.ph.Records != 2_000 || c.ph.Requests != c.requests {
-			t.Errorf("pouchdb-server %s: %d records in %d requests, want 2000 in %d", c.name, c.ph.Records, c.ph.Requests, c.requests)
+		if c.ph.Records != 1_000 || c.ph.Requests != c.requests {
+			t.Errorf("pouchdb-server %s: %d records in %d requests, want 1000 in %d", c.name, c.ph.Records, c.ph.Requests, c.requests)
 		}
 		if c.ph.Sent == 0 || c.ph.Received == 0 || c.ph.Dur <= 0 {
 			t.Errorf("pouchdb-server %s: %d bytes up, %d down, %s: not counted", c.name, c.ph.Sent, c.ph.Received, c.ph.Dur)

@@ -8,9 +8,11 @@ import (
 )
 
 // ownProcessGroup starts cmd in a process group of its own, so that
-// signalGroup reaches whatever it starts too.
+// signalGroup reaches whatever it starts too; on Linux the kernel also kills
+// it if this process dies without stopping it.
 func ownProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithParent(cmd.SysProcAttr)
 }
 
 // signalGroup sends SIGTERM (SIGKILL when kill) to cmd's process group.
