@@ -138,11 +138,7 @@ type PeerReport struct {
 // (records pulled ≠ pushed, a write refused) is an error.
 func BenchPeer(ctx context.Context, cfg PeerConfig, progress io.Writer) (PeerReport, error) {
 	rep := PeerReport{Ran: true, Records: cfg.Records, Batch: cfg.Batch, Skipped: cfg.reason}
-	// Samenplan takes at most protocol.MaxBatch changes a push and
-	// MaxPullLimit a page: a batch of records is split in as few equal
-	// requests as that allows (1,000 records: two of 4,000 fields).
-	parts := (cfg.Batch*peerFieldsPerRecord + min(protocol.MaxBatch, protocol.MaxPullLimit) - 1) / min(protocol.MaxBatch, protocol.MaxPullLimit)
-	perPush := (cfg.Batch + parts - 1) / parts
+	perPush := samenplanRecordsPerRequest(cfg.Batch)
 	rep.PushFields, rep.PullLimit = perPush*peerFieldsPerRecord, perPush*peerFieldsPerRecord
 
 	dir, err := os.MkdirTemp("", "samenplan-peer-")
@@ -164,7 +160,7 @@ func BenchPeer(ctx context.Context, cfg PeerConfig, progress io.Writer) (PeerRep
 		}
 		defer srv.stop()
 		rep.PouchVersion = srv.version
-		pouch = &pouchSide{srv: srv, wire: &wireCounter{}}
+		pouch = &pouchSide{srv: srv, wire: &wireCounter{}, db: "/samenplan_bench"}
 		pouch.http = &http.Client{Timeout: 60 * time.Second, Transport: pouch.wire.transport()}
 		defer pouch.http.CloseIdleConnections()
 		if err := pouch.createDB(); err != nil {
@@ -172,38 +168,105 @@ func BenchPeer(ctx context.Context, cfg PeerConfig, progress io.Writer) (PeerRep
 		}
 	}
 
+	// An untimed warm-up of every path on both servers (node's JIT,
+	// LevelDB's and SQLite's caches), with a coach and a database of its
+	// own so that the measured pull does not see it.
+	warmSP := &samenplanSide{app: sp.app, b: sp.b, wire: sp.wire, region: sp.region}
+	if err := warmSP.setupCoach(ctx, "coach.bench.peer.warmup"); err != nil {
+		return rep, err
+	}
+	var warmPouch *pouchSide
+	if pouch != nil {
+		warmPouch = &pouchSide{srv: pouch.srv, http: pouch.http, wire: pouch.wire, db: "/samenplan_warmup"}
+		if err := warmPouch.createDB(); err != nil {
+			return rep, fmt.Errorf("peer: %w", err)
+		}
+	}
+	warm := min(cfg.Records, 200)
+	if _, err := runPeerPhases(ctx, warmSP, warmPouch, peerRecords(warmSP, warm), min(cfg.Batch, warm/2+1), io.Discard); err != nil {
+		return rep, fmt.Errorf("peer warm-up: %w", err)
+	}
+
 	// The same records for both: benchContacts' 8 fields, over 10 families.
-	recs := make([]peerRecord, cfg.Records)
+	recs := peerRecords(sp, cfg.Records)
+	res, err := runPeerPhases(ctx, sp, pouch, recs, cfg.Batch, progress)
+	if err != nil {
+		return rep, err
+	}
+	rep.Samenplan, rep.Pouch = res[0], res[1]
+	rep.SamenplanPullFields = sp.pulledFields
+	if pouch != nil {
+		rep.PouchGzip = pouch.gzip.Load()
+		// The update must have landed: every document's follow_up is the new
+		// text at pouchdb-server (one _all_docs read, not measured).
+		if err := pouch.checkUpdated(len(recs), peerNewFollowUp); err != nil {
+			return rep, fmt.Errorf("peer: %w", err)
+		}
+	}
+	if err := sp.checkUpdated(ctx, recs, peerFollowUp()); err != nil {
+		return rep, fmt.Errorf("peer: %w", err)
+	}
+	return rep, nil
+}
+
+// peerNewFollowUp is the one field changed in every record by the update.
+const peerNewFollowUp = "Gebeld: volgende afspraak donderdag om tien uur."
+
+func peerFollowUp() json.RawMessage {
+	raw, _ := json.Marshal(peerNewFollowUp)
+	return raw
+}
+
+// samenplanRecordsPerRequest is the records of a batch of batch records that
+// go in one Samenplan request: a push takes at most protocol.MaxBatch
+// changes and a pull page MaxPullLimit, so a batch is split in as few equal
+// requests as that allows (1,000 records: two of 500, 4,000 fields each).
+func samenplanRecordsPerRequest(batch int) int {
+	most := min(protocol.MaxBatch, protocol.MaxPullLimit)
+	parts := (batch*peerFieldsPerRecord + most - 1) / most
+	return (batch + parts - 1) / parts
+}
+
+// peerRecords makes n contact records on s's coach's families, round robin.
+func peerRecords(s *samenplanSide, n int) []peerRecord {
+	recs := make([]peerRecord, n)
 	for i := range recs {
-		traj := sp.trajs[i%len(sp.trajs)]
-		cs := benchContacts(nil, traj, sp.coachID, 1)
+		cs := benchContacts(nil, s.trajs[i%len(s.trajs)], s.coachID, 1)
 		recs[i] = peerRecord{id: cs[0].ID, fields: cs}
 	}
-	const newFollowUp = "Gebeld: volgende afspraak donderdag om tien uur."
-	followUp, _ := json.Marshal(newFollowUp)
+	return recs
+}
 
+// runPeerPhases pushes recs to both servers (pouch may be nil) in batches of
+// batch records, pulls them with a fresh client, and changes one field of
+// each, the two servers' requests interleaved; it returns each server's
+// phases, Samenplan first.
+func runPeerPhases(ctx context.Context, sp *samenplanSide, pouch *pouchSide, recs []peerRecord, batch int, progress io.Writer) ([2]PeerSide, error) {
+	var res [2]PeerSide
+	perPush := samenplanRecordsPerRequest(batch)
+	followUp := peerFollowUp()
 	type phase struct {
 		name        string
 		sp, pouch   func() peerStepper
 		spP, pouchP *PeerPhase
 	}
 	phases := []phase{
-		{"push", func() peerStepper { return sp.pushSteps(recs, perPush) }, func() peerStepper { return pouch.pushSteps(recs, cfg.Batch) },
-			&rep.Samenplan.Push, &rep.Pouch.Push},
-		{"pull", func() peerStepper { return sp.pullSteps(rep.PullLimit, len(recs)) }, func() peerStepper { return pouch.pullSteps(cfg.Batch, len(recs)) },
-			&rep.Samenplan.Pull, &rep.Pouch.Pull},
-		{"update", func() peerStepper { return sp.updateSteps(recs, cfg.Batch, followUp) }, func() peerStepper { return pouch.updateSteps(recs, cfg.Batch, followUp) },
-			&rep.Samenplan.Update, &rep.Pouch.Update},
+		{"push", func() peerStepper { return sp.pushSteps(recs, perPush) }, func() peerStepper { return pouch.pushSteps(recs, batch) },
+			&res[0].Push, &res[1].Push},
+		{"pull", func() peerStepper { return sp.pullSteps(perPush*peerFieldsPerRecord, len(recs)) }, func() peerStepper { return pouch.pullSteps(batch, len(recs)) },
+			&res[0].Pull, &res[1].Pull},
+		{"update", func() peerStepper { return sp.updateSteps(recs, batch, followUp) }, func() peerStepper { return pouch.updateSteps(recs, batch, followUp) },
+			&res[0].Update, &res[1].Update},
 	}
 	for _, ph := range phases {
 		if err := ctx.Err(); err != nil {
-			return rep, err
+			return res, err
 		}
 		if ph.name == "pull" {
 			// The fresh client: a new device of the same coach; its login is
 			// not measured.
 			if err := sp.newPuller(); err != nil {
-				return rep, err
+				return res, err
 			}
 		}
 		a := &peerRun{stepper: ph.sp(), wire: sp.wire}
@@ -212,14 +275,14 @@ func BenchPeer(ctx context.Context, cfg PeerConfig, progress io.Writer) (PeerRep
 			b = &peerRun{stepper: ph.pouch(), wire: pouch.wire}
 		}
 		if err := interleave(a, b); err != nil {
-			return rep, fmt.Errorf("peer %s: %w", ph.name, err)
+			return res, fmt.Errorf("peer %s: %w", ph.name, err)
 		}
 		*ph.spP = a.phase()
 		if b != nil {
 			*ph.pouchP = b.phase()
 		}
 		if ph.spP.Records != len(recs) || (b != nil && ph.pouchP.Records != len(recs)) {
-			return rep, fmt.Errorf("peer %s: %d records at Samenplan, %d at pouchdb-server, want %d", ph.name, ph.spP.Records, ph.pouchP.Records, len(recs))
+			return res, fmt.Errorf("peer %s: %d records at Samenplan, %d at pouchdb-server, want %d", ph.name, ph.spP.Records, ph.pouchP.Records, len(recs))
 		}
 		fmt.Fprintf(progress, "peer %s: Samenplan %d records in %d requests, %s", ph.name, ph.spP.Records, ph.spP.Requests, ph.spP.Dur.Round(time.Millisecond))
 		if b != nil {
@@ -227,19 +290,7 @@ func BenchPeer(ctx context.Context, cfg PeerConfig, progress io.Writer) (PeerRep
 		}
 		fmt.Fprintln(progress)
 	}
-	rep.SamenplanPullFields = sp.pulledFields
-	if pouch != nil {
-		rep.PouchGzip = pouch.gzip.Load()
-		// The update must have landed: every document's follow_up is the new
-		// text at pouchdb-server (one _all_docs read, not measured).
-		if err := pouch.checkUpdated(len(recs), newFollowUp); err != nil {
-			return rep, fmt.Errorf("peer: %w", err)
-		}
-	}
-	if err := sp.checkUpdated(ctx, recs, followUp); err != nil {
-		return rep, fmt.Errorf("peer: %w", err)
-	}
-	return rep, nil
+	return res, nil
 }
 
 // peerRecord is one contact: its id and its 8 fields as Samenplan changes
@@ -353,6 +404,7 @@ type samenplanSide struct {
 	hs           *http.Server
 	b            *benchHTTP
 	wire         *wireCounter
+	region       string
 	coach        string
 	coachID      string
 	trajs        []string
@@ -369,16 +421,12 @@ func openPeerSamenplan(ctx context.Context, cfg PeerConfig, data string) (_ *sam
 	if err != nil {
 		return nil, err
 	}
-	s := &samenplanSide{app: app, wire: &wireCounter{}, coach: "coach.bench.peer"}
+	s := &samenplanSide{app: app, wire: &wireCounter{}, region: cfg.Region}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
-	region, ok := app.Stores.Region(cfg.Region)
-	if !ok {
-		return nil, fmt.Errorf("peer: no region %q", cfg.Region)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -386,27 +434,40 @@ func openPeerSamenplan(ctx context.Context, cfg PeerConfig, data string) (_ *sam
 	s.hs = &http.Server{Handler: app.Server.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go s.hs.Serve(ln)
 	s.b = &benchHTTP{url: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 60 * time.Second, Transport: s.wire.transport()}}
-	u, err := app.Auth.CreateUser(ctx, auth.NewUser{Username: s.coach, DisplayName: s.coach, Role: auth.RoleCoach,
-		Regions: []string{cfg.Region}, Password: benchPassword, FTE: 1}, auth.System("bench"))
-	if err != nil {
-		return nil, fmt.Errorf("create coach: %w", err)
+	if err := s.setupCoach(ctx, "coach.bench.peer"); err != nil {
+		return nil, err
 	}
-	s.coachID = u.ID
+	return s, nil
+}
+
+// setupCoach creates the coach named name with 10 families, logs her
+// pushing device in and syncs it.
+func (s *samenplanSide) setupCoach(ctx context.Context, name string) error {
+	region, ok := s.app.Stores.Region(s.region)
+	if !ok {
+		return fmt.Errorf("peer: no region %q", s.region)
+	}
+	u, err := s.app.Auth.CreateUser(ctx, auth.NewUser{Username: name, DisplayName: name, Role: auth.RoleCoach,
+		Regions: []string{s.region}, Password: benchPassword, FTE: 1}, auth.System("bench"))
+	if err != nil {
+		return fmt.Errorf("create coach: %w", err)
+	}
+	s.coach, s.coachID, s.trajs = name, u.ID, nil
 	for f := 0; f < 10; f++ {
-		traj, err := benchFamily(ctx, region, cfg.Region, u.ID, 0)
+		traj, err := benchFamily(ctx, region, s.region, u.ID, 0)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.trajs = append(s.trajs, traj)
 	}
 	if s.pusher, err = s.b.login(s.coach, s.coachID); err != nil {
-		return nil, err
+		return err
 	}
 	// Her device holds the families before it writes contacts to them.
 	if _, _, err := s.pusher.pullAll(nil); err != nil {
-		return nil, fmt.Errorf("first pull: %w", err)
+		return fmt.Errorf("first pull: %w", err)
 	}
-	return s, nil
+	return nil
 }
 
 func (s *samenplanSide) close() {
@@ -660,9 +721,8 @@ type pouchSide struct {
 	docs  map[string]map[string]json.RawMessage
 	since json.RawMessage
 	gzip  atomic.Bool // an answer came gzip-compressed
+	db    string      // "/name" of the database
 }
-
-const pouchDB = "/samenplan_bench"
 
 func (p *pouchSide) do(method, path string, in, out any) error {
 	var body io.Reader
@@ -700,11 +760,11 @@ func (p *pouchSide) createDB() error {
 	var ok struct {
 		OK bool `json:"ok"`
 	}
-	if err := p.do("PUT", pouchDB, nil, &ok); err != nil {
+	if err := p.do("PUT", p.db, nil, &ok); err != nil {
 		return err
 	}
 	if !ok.OK {
-		return errors.New("PUT " + pouchDB + " did not answer ok")
+		return errors.New("PUT " + p.db + " did not answer ok")
 	}
 	return nil
 }
@@ -731,7 +791,7 @@ type bulkResult struct {
 func (p *pouchSide) bulk(docs []map[string]json.RawMessage) (time.Duration, error) {
 	var res []bulkResult
 	t0 := time.Now()
-	if err := p.do("POST", pouchDB+"/_bulk_docs", map[string]any{"docs": docs}, &res); err != nil {
+	if err := p.do("POST", p.db+"/_bulk_docs", map[string]any{"docs": docs}, &res); err != nil {
 		return 0, err
 	}
 	took := time.Since(t0)
@@ -783,7 +843,7 @@ func (p *pouchSide) pullSteps(limit, want int) peerStepper {
 			since = s
 		}
 		t0 := time.Now()
-		if err := p.do("GET", fmt.Sprintf("%s/_changes?include_docs=true&limit=%d&since=%s", pouchDB, limit, url.QueryEscape(since)), nil, &resp); err != nil {
+		if err := p.do("GET", fmt.Sprintf("%s/_changes?include_docs=true&limit=%d&since=%s", p.db, limit, url.QueryEscape(since)), nil, &resp); err != nil {
 			return 0, false, 0, err
 		}
 		took := time.Since(t0)
@@ -840,7 +900,7 @@ func (p *pouchSide) checkUpdated(want int, followUp string) error {
 			} `json:"doc"`
 		} `json:"rows"`
 	}
-	if err := p.do("GET", pouchDB+"/_all_docs?include_docs=true", nil, &all); err != nil {
+	if err := p.do("GET", p.db+"/_all_docs?include_docs=true", nil, &all); err != nil {
 		return err
 	}
 	if len(all.Rows) != want {
