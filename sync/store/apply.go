@@ -490,6 +490,13 @@ func (ap *applier) merge(ctx context.Context) error {
 		return err
 	}
 	ap.nextSeq = next
+	// Sized for a batch of new values, the common push: one log entry and
+	// one new winner per change, allocated at once rather than one by one.
+	ap.logs = make([]logEntry, 0, len(ap.writes))
+	fresh := make([]winner, 0, len(ap.writes))
+	if ap.r.opts.OnCommit != nil {
+		ap.committed = make([]protocol.Change, 0, len(ap.writes))
+	}
 	for i := range ap.writes {
 		w := &ap.writes[i]
 		if w.code == "" && w.row.code != "" {
@@ -520,7 +527,8 @@ func (ap *applier) merge(ctx context.Context) error {
 			ap.nextSeq++
 			ap.logs = append(ap.logs, logEntry{seq: ap.nextSeq, w: w})
 			if cur == nil {
-				cur = &winner{row: w.row, field: w.c.Field}
+				fresh = append(fresh, winner{row: w.row, field: w.c.Field})
+				cur = &fresh[len(fresh)-1]
 				ap.winners[fk] = cur
 			} else if w.fld.Type == schema.Text && cur.stamp.Node != w.stamp.Node && !bytes.Equal(cur.value, w.value) &&
 				w.c.Base != "" && w.c.Base != cur.hlc {
