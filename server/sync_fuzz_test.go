@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,8 @@ import (
 // Whatever comes in: no 5xx; a refusal is a JSON error with a known code;
 // a push answer accounts for every change exactly once (applied + ignored +
 // rejected + quarantined = changes, each index in range and named once,
-// with a known code); and afterwards the device still pulls (200), every
+// with a known code), or, for a batch id pushed before, is the first
+// answer again; and afterwards the device still pulls (200), every
 // pulled value is JSON the schema accepts for its field: nothing that was
 // let in can break a later pull.
 func FuzzSyncRequests(f *testing.F) {
@@ -85,7 +87,7 @@ func FuzzSyncRequests(f *testing.F) {
 		return rec
 	}
 	dev := crdt.NewClock(sess.DeviceID, nil)
-	batches := map[string]bool{} // batch ids answered 200 in this process
+	batches := map[string]protocol.PushResponse{} // first answers of the batches pushed in this process
 	fill := func(input []byte) string {
 		return strings.NewReplacer("$DEV", sess.DeviceID, "$FAM", fam, "$TRAJ", traj, "$ROW", newUUID(), "$HLC", dev.Now().String()).
 			Replace(string(input))
@@ -121,6 +123,13 @@ func FuzzSyncRequests(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
 				t.Fatalf("push answer %q: %v", rec.Body.Bytes(), err)
 			}
+			if first, ok := batches[req.BatchID]; ok {
+				// A batch id sent before gets the first answer back.
+				if !reflect.DeepEqual(resp, first) {
+					t.Fatalf("push %q replays batch %q with %+v, the first answer was %+v", body, req.BatchID, resp, first)
+				}
+				return
+			}
 			seen := map[int]bool{}
 			for _, p := range append(append([]protocol.Problem{}, resp.Rejected...), resp.Quarantined...) {
 				if p.Index < 0 || p.Index >= len(req.Changes) || seen[p.Index] || !known[p.Code] || p.Message == "" {
@@ -128,15 +137,13 @@ func FuzzSyncRequests(f *testing.F) {
 				}
 				seen[p.Index] = true
 			}
-			// A batch id sent before gets the first answer back, which
-			// counts the first batch's changes.
-			if n := resp.Applied + resp.Ignored + len(resp.Rejected) + len(resp.Quarantined); !batches[req.BatchID] && n != len(req.Changes) {
+			if n := resp.Applied + resp.Ignored + len(resp.Rejected) + len(resp.Quarantined); n != len(req.Changes) {
 				t.Fatalf("push %q: answer counts %d changes, the batch has %d: %+v", body, n, len(req.Changes), resp)
 			}
 			if resp.BatchID != req.BatchID {
 				t.Fatalf("push %q: answer for batch %q", body, resp.BatchID)
 			}
-			batches[req.BatchID] = true
+			batches[req.BatchID] = resp
 		}
 		pull := send("/v1/sync/pull", jsonValue(protocol.PullRequest{DeviceID: sess.DeviceID, SchemaVersion: schema.Version, Limit: protocol.MaxPullLimit}))
 		if pull.Code != http.StatusOK {
