@@ -79,6 +79,36 @@ func startServerProcess(t testing.TB, data string, demo bool) *serverProcess {
 func (p *serverProcess) kill()  { p.cmd.Process.Signal(syscall.SIGKILL); p.cmd.Wait() }
 func (p *serverProcess) close() { p.cmd.Process.Signal(syscall.SIGTERM); p.cmd.Wait() }
 
+// killDuringStart starts `samenplan serve` on data and kills it with
+// SIGKILL after delay, whether it listens by then or not; it reports
+// whether it had said it listens.
+func killDuringStart(t *testing.T, data string, delay time.Duration) (listening bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data", data, "--rules", filepath.Join(repoRoot(t), "rules", "regions"))
+	cmd.Env = append(os.Environ(), "SAMENPLAN_RUN_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	said := make(chan bool, 1)
+	go func() {
+		seen := false
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			seen = seen || listenRE.MatchString(sc.Text())
+		}
+		said <- seen
+	}()
+	time.Sleep(delay)
+	cmd.Process.Signal(syscall.SIGKILL)
+	listening = <-said // stdout ends with the process
+	cmd.Wait()
+	return listening
+}
+
 // pushedBatch is one batch a crash-test pusher sent. resp is the answer the
 // pusher got, nil while none came (the server was killed first); stored is
 // the first answer the server remembered for it, read from the files after
@@ -176,9 +206,11 @@ func sameAnswer(a, b protocol.PushResponse) bool {
 // log (with its remembered answer) or wholly absent. After each restart it
 // re-sends the unanswered batches (a committed one must return its first
 // answer and change nothing, the others apply once) and one acknowledged
-// batch (the same answer). At the end a pull returns the latest
-// acknowledged stamp of every field. make test kills 3 times; the soak
-// version (SAMENPLAN_SOAK=1, make soak) 20 times.
+// batch (the same answer). Before the first restart and about one in
+// three of the others it also kills a server during its start-up (0–400 ms
+// after exec) and checks the files again. At the end a pull returns the latest acknowledged stamp of
+// every field. make test kills 3 times during pushes; the soak version
+// (SAMENPLAN_SOAK=1, make soak) 20 times.
 func TestCrash_AcknowledgedPushesSurviveSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
@@ -196,7 +228,17 @@ func TestCrash_AcknowledgedPushesSurviveSIGKILL(t *testing.T) {
 	var clients []*apiClient
 	var clocks []*crdt.Clock
 	var srv *serverProcess
+	startupKills, beforeListening := 0, 0
 	for round := 0; round <= kills; round++ {
+		if round == 1 || (round > 1 && rnd.IntN(3) == 0) {
+			// A crash during start-up (WAL recovery, migrations, the
+			// first reads) before the server serves again.
+			if !killDuringStart(t, data, time.Duration(rnd.IntN(400))*time.Millisecond) {
+				beforeListening++
+			}
+			checkAfterCrash(t, data, led)
+			startupKills++
+		}
 		srv = startServerProcess(t, data, round == 0)
 		if round == 0 {
 			for who := 0; who < 2; who++ {
@@ -255,8 +297,8 @@ func TestCrash_AcknowledgedPushesSurviveSIGKILL(t *testing.T) {
 			committed++
 		}
 	}
-	t.Logf("%d kills in %s: %d batches (%d changes) sent, all acknowledged in the end; %d were in flight at a kill, of which %d had committed before it; %d fields pulled, %d behind",
-		kills, time.Since(start).Round(time.Second), len(led.batches), changes, inFlight, committed, len(got), missing)
+	t.Logf("%d kills during pushes and %d during start-up (%d before it listened) in %s: %d batches (%d changes) sent, all acknowledged in the end; %d were in flight at a kill, of which %d had committed before it; %d fields pulled, %d behind",
+		kills, startupKills, beforeListening, time.Since(start).Round(time.Second), len(led.batches), changes, inFlight, committed, len(got), missing)
 	if committed == 0 {
 		t.Log("no kill landed between a commit and its answer this time")
 	}
