@@ -215,7 +215,9 @@ func (s *regionState) mergeCell(collection, id string, in cell) bool {
 	r := rs[id]
 	if r == nil {
 		r = &rawRow{}
-		rs[id] = r
+		// The store's scan hands out ids that share memory with a few
+		// thousand other fields: keep a copy of the id alone.
+		rs[strings.Clone(id)] = r
 	}
 	for i := range r.cells {
 		if cur := &r.cells[i]; cur.field == in.field {

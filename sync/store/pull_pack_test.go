@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -162,5 +163,68 @@ func TestUnpack_RefusesMalformedPacking(t *testing.T) {
 	got, err := unpack(nil, "a\x1fb\x1fc\x1fh\x1f1\x1f0\x1f", "s")
 	if err != nil || len(got) != 1 || len(got[0].Value) != 0 || got[0].seq != 1 {
 		t.Fatalf("unpack of an empty value = %v, %v", got, err)
+	}
+}
+
+// TestScan_PackedEqualsRowByRow: ScanSeq, which reads packed chunks,
+// returns the same changes in the same order as the row-by-row statement it
+// replaced, across many chunk boundaries, and stops at fn's error.
+func TestScan_PackedEqualsRowByRow(t *testing.T) {
+	e := newEnv(t)
+	c := coach(1)
+	for f := 0; f < 3; f++ {
+		fam, traj := uid(10+2*f), uid(11+2*f)
+		e.family(fam, traj, c.UserID)
+		if _, err := e.r.Push(e.ctx, c, protocol.PushRequest{DeviceID: c.DeviceID, BatchID: fmt.Sprint("f", f),
+			SchemaVersion: schema.Version, Changes: benchBatch(f, traj, c.UserID, c.DeviceID)[:100]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := e.r.db.Reader.Query(`SELECT f.collection, f.id, f.field, l.value, l.hlc FROM fields f
+		CROSS JOIN change_log l ON l.seq = f.seq ORDER BY f.collection, f.id, f.field`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []protocol.Change
+	for rows.Next() {
+		var c protocol.Change
+		if err := rows.Scan(&c.Collection, &c.ID, &c.Field, (*[]byte)(&c.Value), &c.HLC); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, c)
+	}
+	rows.Close()
+	top, err := e.r.MaxSeq(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(n int) { scanChunk = n }(scanChunk)
+	for _, chunk := range []int{1, 7, 100, len(want) - 1, len(want), len(want) + 1, 8192} {
+		scanChunk = chunk
+		var got []protocol.Change
+		seq, err := e.r.ScanSeq(e.ctx, func(c protocol.Change) error {
+			got = append(got, c)
+			return nil
+		})
+		if err != nil || seq != top {
+			t.Fatalf("chunks of %d: ScanSeq = %d, %v; want %d", chunk, seq, err, top)
+		}
+		if !slices.EqualFunc(got, want, func(a, b protocol.Change) bool {
+			return a.Collection == b.Collection && a.ID == b.ID && a.Field == b.Field && string(a.Value) == string(b.Value) &&
+				a.HLC == b.HLC && a.Base == b.Base && a.Scope == b.Scope
+		}) {
+			t.Fatalf("chunks of %d: ScanSeq gave %d changes, want the %d of the row-by-row statement (first %v, want %v)",
+				chunk, len(got), len(want), got[:min(len(got), 1)], want[:1])
+		}
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := e.r.Scan(e.ctx, func(protocol.Change) error {
+		if n++; n == 10 {
+			return stop
+		}
+		return nil
+	}); err != stop || n != 10 {
+		t.Fatalf("Scan = %v after %d changes, want stop after 10", err, n)
 	}
 }

@@ -296,14 +296,23 @@ func (r *Region) Evictions(ctx context.Context, f EvictionFilter) ([]Eviction, e
 // Scan calls fn with the winning write of every field of the region, in
 // (collection, id, field) order, from one read snapshot; it stops at fn's
 // first error and returns it. Use ScanSeq to learn the snapshot's position.
+// The strings and values of the changes share memory with their
+// neighbours' (a few thousand at a time): clone what is kept for long, so
+// as not to keep the others alive.
 func (r *Region) Scan(ctx context.Context, fn func(protocol.Change) error) error {
 	_, err := r.ScanSeq(ctx, fn)
 	return err
 }
 
+// scanChunk is how many fields ScanSeq reads with one statement (a
+// variable for the tests).
+var scanChunk = 8192
+
 // ScanSeq is Scan that also returns the highest log seq of its snapshot, so
 // a read model can load the state and then apply only Commits with a higher
-// MaxSeq.
+// MaxSeq. It reads the fields in chunks, packed as a pull's fill reads them
+// (readPacked): one step per chunk instead of one per field, which was most
+// of a start-up's scan (docs/benchmarks.md § Read model).
 func (r *Region) ScanSeq(ctx context.Context, fn func(protocol.Change) error) (int64, error) {
 	tx, err := r.db.Reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -314,28 +323,23 @@ func (r *Region) ScanSeq(ctx context.Context, fn func(protocol.Change) error) (i
 	if err != nil {
 		return 0, fmt.Errorf("scan: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT f.collection, f.id, f.field, l.value, l.hlc FROM fields f
-		CROSS JOIN change_log l ON l.seq = f.seq ORDER BY f.collection, f.id, f.field`)
-	if err != nil {
-		return 0, fmt.Errorf("scan: %w", err)
-	}
-	defer rows.Close()
-	nm := names{}
-	var col, field sql.RawBytes
-	for rows.Next() {
-		var c protocol.Change
-		if err := rows.Scan(&col, &c.ID, &field, (*[]byte)(&c.Value), &c.HLC); err != nil {
+	var buf []pulled
+	var after [3]string
+	for {
+		if buf, err = readPacked(ctx, tx, buf[:0], "", qFillRegion, "", after[0], after[1], after[2], scanChunk); err != nil {
 			return 0, fmt.Errorf("scan: %w", err)
 		}
-		c.Collection, c.Field = nm.get(col), nm.get(field)
-		if err := fn(c); err != nil {
-			return 0, err
+		for i := range buf {
+			if err := fn(buf[i].Change); err != nil {
+				return 0, err
+			}
 		}
+		if len(buf) < scanChunk {
+			return top, nil
+		}
+		last := buf[len(buf)-1]
+		after = [3]string{last.Collection, last.ID, last.Field}
 	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("scan: %w", err)
-	}
-	return top, nil
 }
 
 // MaxSeq returns the highest change_log seq.
