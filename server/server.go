@@ -88,6 +88,8 @@ func New(cfg Config) *Server {
 			return err
 		},
 	}))
+	s.echo.Use(compressAnswers())        // server/compress.go
+	s.echo.Use(decompressRequests())     // before bodyLimit: it limits the bytes after decompression
 	s.echo.Use(bodyLimit(cfg.BodyLimit)) // server/bodylimit.go
 	s.routes()
 	return s
