@@ -148,3 +148,35 @@ func TestMigrate_ScopeHeadsOfAnOlderDatabase(t *testing.T) {
 	}
 	checkReplica(t, e, rep, schema.FamilyScope(fam1))
 }
+
+// TestOpen_TheServerClockIsAheadOfStampsStoredBeforeARestart: a device's
+// stamp 4 minutes ahead of the server's wall clock is accepted; after a
+// restart with a fresh clock at the same wall time, the server's first own
+// write and its clock are still above it (the HLC's promise survives).
+func TestOpen_TheServerClockIsAheadOfStampsStoredBeforeARestart(t *testing.T) {
+	e := newEnv(t)
+	c1 := coach(1)
+	fam1, traj := uid(1), uid(2)
+	e.family(fam1, traj, c1.UserID)
+	ahead := stamp(e.clock.Now().Sub(epoch).Milliseconds()+4*60*1000, 0, c1.DeviceID)
+	if resp := e.push(c1, "b-ahead", ch("families", fam1, "label", "Gezin Vooruit", ahead)); resp.Applied != 1 {
+		t.Fatalf("the stamp 4 min ahead was not applied: %+v", resp)
+	}
+	e.stores.Close()
+
+	fresh := crdt.NewClock("server", e.clock.Now)
+	s, err := Open(e.ctx, e.dir, []string{testRegion, "maasland"}, Options{Now: e.clock.Now, Clock: fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	e.stores = s
+	e.r, _ = s.Region(testRegion)
+	if last := fresh.Last().String(); last <= ahead {
+		t.Fatalf("after the restart the server clock is at %s, below the stored %s", last, ahead)
+	}
+	e.serverWrite(fw("families", fam1, "label", "Gezin Later"))
+	if got := e.value("families", fam1, "label"); got != `"Gezin Later"` {
+		t.Fatalf("the server's write after the restart lost to the older device write: label %s", got)
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/samenplan/samenplan/sync/crdt"
 	"github.com/samenplan/samenplan/sync/schema"
 )
 
@@ -69,7 +71,67 @@ func openRegion(ctx context.Context, path, name string, opts Options) (*Region, 
 		db.Close()
 		return nil, err
 	}
+	if err := r.observeRecent(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("region %s: %w", name, err)
+	}
 	return r, nil
+}
+
+// observeRecent lets the server's clock observe the stamps stored in the
+// last MaxAhead (and a minute more) before now. A stamp is accepted at most
+// MaxAhead ahead of the wall clock of its arrival, so only those can be
+// ahead of the wall clock at start-up; without this, right after a restart
+// the server would stamp its own writes, and answer server_hlc, below
+// stamps it already holds. It reads the log backwards from its end and
+// stops at the first batch older than that.
+func (r *Region) observeRecent(ctx context.Context) error {
+	cutoff := r.opts.Now().Add(-r.opts.MaxAhead - time.Minute).UnixMilli()
+	var first int64 = -1
+	rows, err := r.db.Reader.QueryContext(ctx, `SELECT id, received_at FROM log_batches ORDER BY id DESC`)
+	if err != nil {
+		return fmt.Errorf("read recent batches: %w", err)
+	}
+	for rows.Next() {
+		var id, at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			rows.Close()
+			return fmt.Errorf("read recent batches: %w", err)
+		}
+		if at < cutoff {
+			break
+		}
+		first = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || first < 0 {
+		return err
+	}
+	rows, err = r.db.Reader.QueryContext(ctx, `SELECT hlc, batch FROM change_log ORDER BY seq DESC`)
+	if err != nil {
+		return fmt.Errorf("read recent stamps: %w", err)
+	}
+	defer rows.Close()
+	var top string
+	for rows.Next() {
+		var h string
+		var batch int64
+		if err := rows.Scan(&h, &batch); err != nil {
+			return fmt.Errorf("read recent stamps: %w", err)
+		}
+		if batch < first {
+			break
+		}
+		top = max(top, h)
+	}
+	if err := rows.Err(); err != nil || top == "" {
+		return err
+	}
+	st, err := crdt.ParseStamp(top)
+	if err != nil {
+		return fmt.Errorf("stored stamp %q: %w", top, err)
+	}
+	return r.opts.Clock.Observe(st, 0)
 }
 
 // Name returns the region's name.
