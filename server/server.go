@@ -79,7 +79,7 @@ func New(cfg Config) *Server {
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.errorHandler
-	s.echo.Use(middleware.RequestID())
+	s.echo.Use(requestID()) // server/requestid.go: never the client's X-Request-Id
 	s.echo.Use(s.metrics.middleware)
 	s.echo.Use(s.logRequests)
 	s.echo.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
