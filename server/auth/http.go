@@ -63,10 +63,12 @@ type RefreshRequest struct {
 }
 
 // decodeBody decodes one JSON value from r into v: malformed JSON, a value
-// of the wrong shape or trailing data give invalid, a body over
-// MaxBodyBytes too_large.
+// of the wrong shape, an unknown field (a misspelt "dispaly_name" would
+// otherwise change nothing without a word) or trailing data give invalid,
+// a body over MaxBodyBytes too_large.
 func decodeBody(r io.Reader, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, io.NopCloser(r), MaxBodyBytes))
+	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
 		if _, err = dec.Token(); errors.Is(err, io.EOF) {

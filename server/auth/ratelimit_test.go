@@ -201,3 +201,40 @@ func send(t *testing.T, req *http.Request) response {
 	}
 	return response{status: res.StatusCode, body: buf, header: res.Header}
 }
+
+// TestAuthBodies_UnknownFieldsAreRefused: docs/security.md says every body
+// is decoded strictly; for the auth and account bodies that means a field
+// the endpoint does not know is 400 invalid and changes nothing (a
+// misspelt field must not pass as a change that did not happen).
+func TestAuthBodies_UnknownFieldsAreRefused(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("beheer", auth.RoleAdmin)
+	an := e.createUser("an", auth.RoleCoach, "kempen")
+	admin, coach := e.login("beheer"), e.login("an")
+	before := e.loginState(an)
+	for _, tc := range []struct {
+		method, path, token string
+		body                map[string]any
+	}{
+		{"POST", "/v1/auth/login", "", map[string]any{"username": "an", "password": password, "role": "admin"}},
+		{"POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": coach.RefreshToken, "device": "x"}},
+		{"POST", "/v1/auth/logout", "", map[string]any{"refresh_token": coach.RefreshToken, "revoke": true}},
+		{"POST", "/v1/me/password", coach.AccessToken, map[string]any{"current_password": password, "new_password": "een-nieuw-wachtwoord", "confirm": "x"}},
+		{"POST", "/v1/users", admin.AccessToken, map[string]any{"username": "nieuw", "display_name": "N", "role": "coach", "regions": []string{"kempen"}, "password": "lang-genoeg-wachtwoord", "admin": true}},
+		{"PATCH", "/v1/users/" + an.ID, admin.AccessToken, map[string]any{"dispaly_name": "Anneke"}},
+		{"POST", "/v1/users/" + an.ID + "/password", admin.AccessToken, map[string]any{"password": "een-ander-wachtwoord", "notify": true}},
+	} {
+		r := e.do(tc.method, tc.path, tc.token, tc.body)
+		if r.status != http.StatusBadRequest || r.code() != samenplan.EINVALID {
+			t.Errorf("%s %s with an unknown field: %d %s, want 400 invalid", tc.method, tc.path, r.status, r.body)
+		}
+	}
+	if after := e.loginState(an); after != before {
+		t.Fatalf("refused bodies changed her account:\n before %s\n after  %s", before, after)
+	}
+	if u, err := e.svc.GetUserByUsername(context.Background(), "nieuw"); err == nil {
+		t.Fatalf("a refused body created %+v", u)
+	}
+	// The coach's refresh token was not used up by the refused refresh.
+	want(t, e.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": coach.RefreshToken}), 200, "")
+}
