@@ -33,9 +33,9 @@ type StartupReport struct {
 	Runs      int
 	Listen    []time.Duration // exec → "listens on" printed (OpenApp and the read model done)
 	Healthy   []time.Duration // exec → first 200 from /healthz
-	FirstPull []time.Duration // exec → a new device of a coach has pulled her whole caseload
-	Pull      []time.Duration // that caseload pull alone (all pages)
-	PullField int             // fields in that caseload
+	FirstPull []time.Duration // exec → a new device of a coach has pulled all her scopes
+	Pull      []time.Duration // that pull alone (all pages)
+	PullField int             // fields pulled: her 10 families and the region's intake scope
 	RSSListen []int64         // VmRSS once /healthz answered, bytes
 	RSSPull   []int64         // VmRSS after the caseload pull
 	HWM       []int64         // VmHWM (peak resident) after the pull
@@ -241,7 +241,7 @@ func (r StartupReport) rows(tw *tabwriter.Writer, mark func(bool) string) {
 	fmt.Fprintf(tw, "startup, fresh serve over %d fields: exec → listens (median of %d)\t%s (%s)\t< 2 s\t%s\n",
 		r.Fields, len(r.Listen), listen.Round(time.Millisecond), all(r.Listen), mark(listen < 2*time.Second))
 	fmt.Fprintf(tw, "exec → /healthz 200\t%s (%s)\t\t\n", medianOf(r.Healthy).Round(time.Millisecond), all(r.Healthy))
-	fmt.Fprintf(tw, "exec → caseload (%d fields) pulled by a new device\t%s (%s); the pull alone %s\t\t\n",
+	fmt.Fprintf(tw, "exec → a coach's scopes (%d fields: 10 families, the intake) pulled by a new device\t%s (%s); the pull alone %s\t\t\n",
 		r.PullField, medianOf(r.FirstPull).Round(time.Millisecond), all(r.FirstPull), all(r.Pull))
 	fmt.Fprintf(tw, "resident memory of that process, started\t%d MB (%s)\t< 300 MB\t%s\n", rssListen>>20, mb(r.RSSListen), mark(rssListen < 300<<20))
 	fmt.Fprintf(tw, "resident memory after the caseload pull (peak)\t%d MB (%s; peak %s)\t< 300 MB\t%s\n",
