@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,8 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/samenplan/samenplan/server/auth"
 	"github.com/samenplan/samenplan/sync/protocol"
@@ -43,9 +46,12 @@ type PeerConfig struct {
 	Records int    // contact records of 8 fields
 	Batch   int    // records per push, pull page and update batch
 	Only    bool   // run only the peer workload
-	Region  string
-	Rules   string
-	reason  string // why the peer does not run, when known before starting
+	// GzipRequests: both clients gzip their request bodies (no client does
+	// by default: browsers' fetch and PouchDB do not, nor does the SDK).
+	GzipRequests bool
+	Region       string
+	Rules        string
+	reason       string // why the peer does not run, when known before starting
 }
 
 // peerFieldsPerRecord is the contact fields of benchContacts.
@@ -63,6 +69,7 @@ func peerFlags(fs *flag.FlagSet, quick bool) *PeerConfig {
 	fs.IntVar(&cfg.Records, "peer-records", cfg.Records, "records (8 fields each) of the peer workload")
 	fs.IntVar(&cfg.Batch, "peer-batch", cfg.Batch, "records per push, pull page and update batch of the peer workload")
 	fs.BoolVar(&cfg.Only, "peer-only", false, "run only the peer workload and print its table")
+	fs.BoolVar(&cfg.GzipRequests, "peer-gzip-requests", false, "both clients of the peer workload gzip their request bodies")
 	return cfg
 }
 
@@ -128,6 +135,8 @@ type PeerReport struct {
 	PouchVersion        string
 	Skipped             string
 	PouchGzip           bool // pouchdb-server compressed its answers (the client asks, as browsers do)
+	SamenplanGzip       bool // Samenplan compressed its answers
+	GzipRequests        bool // both clients gzipped their request bodies
 	SamenplanPullFields int  // fields pulled, contacts and their families
 }
 
@@ -137,7 +146,7 @@ type PeerReport struct {
 // directory, stopped (its process group) before returning. A wrong count
 // (records pulled ≠ pushed, a write refused) is an error.
 func BenchPeer(ctx context.Context, cfg PeerConfig, progress io.Writer) (PeerReport, error) {
-	rep := PeerReport{Ran: true, Records: cfg.Records, Batch: cfg.Batch, Skipped: cfg.reason}
+	rep := PeerReport{Ran: true, Records: cfg.Records, Batch: cfg.Batch, Skipped: cfg.reason, GzipRequests: cfg.GzipRequests}
 	perPush := samenplanRecordsPerRequest(cfg.Batch)
 	rep.PushFields, rep.PullLimit = perPush*peerFieldsPerRecord, perPush*peerFieldsPerRecord
 
@@ -152,6 +161,7 @@ func BenchPeer(ctx context.Context, cfg PeerConfig, progress io.Writer) (PeerRep
 		return rep, err
 	}
 	defer sp.close()
+	sp.gzipRequests = cfg.GzipRequests
 	var pouch *pouchSide
 	if cfg.Dir != "none" {
 		srv, err := startPouch(ctx, cfg.Dir, filepath.Join(dir, "pouch"))
@@ -160,7 +170,7 @@ func BenchPeer(ctx context.Context, cfg PeerConfig, progress io.Writer) (PeerRep
 		}
 		defer srv.stop()
 		rep.PouchVersion = srv.version
-		pouch = &pouchSide{srv: srv, wire: &wireCounter{}, db: "/samenplan_bench"}
+		pouch = &pouchSide{srv: srv, wire: &wireCounter{}, db: "/samenplan_bench", gzipRequests: cfg.GzipRequests}
 		pouch.http = &http.Client{Timeout: 60 * time.Second, Transport: pouch.wire.transport()}
 		defer pouch.http.CloseIdleConnections()
 		if err := pouch.createDB(); err != nil {
@@ -171,13 +181,13 @@ func BenchPeer(ctx context.Context, cfg PeerConfig, progress io.Writer) (PeerRep
 	// An untimed warm-up of every path on both servers (node's JIT,
 	// LevelDB's and SQLite's caches), with a coach and a database of its
 	// own so that the measured pull does not see it.
-	warmSP := &samenplanSide{app: sp.app, b: sp.b, wire: sp.wire, region: sp.region}
+	warmSP := &samenplanSide{app: sp.app, b: sp.b, wire: sp.wire, region: sp.region, gzipRequests: cfg.GzipRequests}
 	if err := warmSP.setupCoach(ctx, "coach.bench.peer.warmup"); err != nil {
 		return rep, err
 	}
 	var warmPouch *pouchSide
 	if pouch != nil {
-		warmPouch = &pouchSide{srv: pouch.srv, http: pouch.http, wire: pouch.wire, db: "/samenplan_warmup"}
+		warmPouch = &pouchSide{srv: pouch.srv, http: pouch.http, wire: pouch.wire, db: "/samenplan_warmup", gzipRequests: cfg.GzipRequests}
 		if err := warmPouch.createDB(); err != nil {
 			return rep, fmt.Errorf("peer: %w", err)
 		}
@@ -194,7 +204,7 @@ func BenchPeer(ctx context.Context, cfg PeerConfig, progress io.Writer) (PeerRep
 		return rep, err
 	}
 	rep.Samenplan, rep.Pouch = res[0], res[1]
-	rep.SamenplanPullFields = sp.pulledFields
+	rep.SamenplanPullFields, rep.SamenplanGzip = sp.pulledFields, sp.gzip.Load()
 	if pouch != nil {
 		rep.PouchGzip = pouch.gzip.Load()
 		// The update must have landed: every document's follow_up is the new
@@ -412,6 +422,8 @@ type samenplanSide struct {
 	puller       *benchDevice
 	pulled       map[string]int // contact id → fields received by the puller
 	pulledFields int
+	gzipRequests bool
+	gzip         atomic.Bool // an answer came gzip-compressed
 }
 
 func openPeerSamenplan(ctx context.Context, cfg PeerConfig, data string) (_ *samenplanSide, err error) {
@@ -480,6 +492,69 @@ func (s *samenplanSide) close() {
 	s.app.Close(context.Background())
 }
 
+// post sends in as JSON (gzipped when s.gzipRequests) from device d and
+// decodes the answer into out; benchDevice.post with the encoding choice.
+func (s *samenplanSide) post(d *benchDevice, path string, in, out any) error {
+	body, encoding, err := requestBody(in, s.gzipRequests)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest("POST", s.b.url+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := s.b.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.Uncompressed {
+		s.gzip.Store(true)
+	}
+	if resp.StatusCode != http.StatusOK {
+		buf, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s: %d %s", path, resp.StatusCode, buf)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// push sends batch from the pushing device; every change must be applied.
+func (s *samenplanSide) push(batch []protocol.Change) error {
+	var resp protocol.PushResponse
+	req := protocol.PushRequest{DeviceID: s.pusher.device, BatchID: uuid.NewString(), SchemaVersion: schema.Version, Changes: batch}
+	if err := s.post(s.pusher, "/v1/sync/push", req, &resp); err != nil {
+		return err
+	}
+	if resp.Applied != len(batch) {
+		return fmt.Errorf("push: applied %d of %d: %+v", resp.Applied, len(batch), resp.Rejected)
+	}
+	return nil
+}
+
+// requestBody is in as JSON, gzipped (at the fastest level, as the server
+// answers) when gz; encoding is the Content-Encoding to send, "" for none.
+func requestBody(in any, gz bool) (_ io.Reader, encoding string, _ error) {
+	buf, err := json.Marshal(in)
+	if err != nil {
+		return nil, "", err
+	}
+	if !gz {
+		return bytes.NewReader(buf), "", nil
+	}
+	var out bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&out, gzip.BestSpeed)
+	w.Write(buf)
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	return &out, "gzip", nil
+}
+
 // pushSteps pushes the records' fields, perPush records (× 8 fields) a push.
 func (s *samenplanSide) pushSteps(recs []peerRecord, perPush int) peerStepper {
 	i := 0
@@ -493,7 +568,7 @@ func (s *samenplanSide) pushSteps(recs []peerRecord, perPush int) peerStepper {
 			}
 		}
 		t0 := time.Now()
-		if err := s.pusher.push(batch); err != nil {
+		if err := s.push(batch); err != nil {
 			return 0, false, 0, err
 		}
 		took := time.Since(t0)
@@ -519,7 +594,7 @@ func (s *samenplanSide) pullSteps(limit, want int) peerStepper {
 		var resp protocol.PullResponse
 		req := protocol.PullRequest{DeviceID: s.puller.device, SchemaVersion: schema.Version, Cursor: s.puller.cursor, Limit: limit}
 		t0 := time.Now()
-		if err := s.puller.post("/v1/sync/pull", req, &resp); err != nil {
+		if err := s.post(s.puller, "/v1/sync/pull", req, &resp); err != nil {
 			return 0, false, 0, err
 		}
 		took := time.Since(t0)
@@ -560,7 +635,7 @@ func (s *samenplanSide) updateSteps(recs []peerRecord, batch int, value json.Raw
 			changes = append(changes, protocol.Change{Collection: "contacts", ID: r.id, Field: "follow_up", Value: value, HLC: s.pusher.clock.Now().String()})
 		}
 		t0 := time.Now()
-		if err := s.pusher.push(changes); err != nil {
+		if err := s.push(changes); err != nil {
 			return 0, false, 0, err
 		}
 		took := time.Since(t0)
@@ -577,7 +652,7 @@ func (s *samenplanSide) checkUpdated(ctx context.Context, recs []peerRecord, val
 	for {
 		var resp protocol.PullResponse
 		req := protocol.PullRequest{DeviceID: s.puller.device, SchemaVersion: schema.Version, Cursor: s.puller.cursor, Limit: protocol.MaxPullLimit}
-		if err := s.puller.post("/v1/sync/pull", req, &resp); err != nil {
+		if err := s.post(s.puller, "/v1/sync/pull", req, &resp); err != nil {
 			return err
 		}
 		s.puller.cursor = resp.Cursor
@@ -722,16 +797,18 @@ type pouchSide struct {
 	since json.RawMessage
 	gzip  atomic.Bool // an answer came gzip-compressed
 	db    string      // "/name" of the database
+
+	gzipRequests bool
 }
 
 func (p *pouchSide) do(method, path string, in, out any) error {
 	var body io.Reader
+	var encoding string
 	if in != nil {
-		buf, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if body, encoding, err = requestBody(in, p.gzipRequests); err != nil {
 			return err
 		}
-		body = bytes.NewReader(buf)
 	}
 	req, err := http.NewRequest(method, p.srv.url+path, body)
 	if err != nil {
@@ -740,6 +817,9 @@ func (p *pouchSide) do(method, path string, in, out any) error {
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {
@@ -920,7 +1000,11 @@ func (r PeerReport) rows(tw io.Writer, mark func(bool) string) {
 		return
 	}
 	sp, pd := r.Samenplan, r.Pouch
-	fmt.Fprintf(tw, "peer workload\t%d records × 8 fields; batches and pages of %d records\t\t\n", r.Records, r.Batch)
+	reqs := "plain requests"
+	if r.GzipRequests {
+		reqs = "requests gzip-compressed"
+	}
+	fmt.Fprintf(tw, "peer workload\t%d records × 8 fields; batches and pages of %d records; %s\t\t\n", r.Records, r.Batch, reqs)
 	fmt.Fprintf(tw, "  Samenplan requests\tpush %d × %d fields, pull pages of %d fields, update %d × %d fields\t\t\n",
 		sp.Push.Requests, r.PushFields, r.PullLimit, sp.Update.Requests, min(r.Batch, r.Records))
 	fmt.Fprintf(tw, "push, Samenplan\t%.0f records/s (%.0f fields/s)\t\t\n", sp.Push.PerSec(), sp.Push.PerSec()*peerFieldsPerRecord)
@@ -944,14 +1028,11 @@ func (r PeerReport) rows(tw io.Writer, mark func(bool) string) {
 		fmt.Fprintf(tw, "ratio update Samenplan ÷ pouchdb-server\t%.2f\t≥ 10\t%s\n", ratio, mark(ratio >= 10))
 		bytesRatio := peerRatio(float64(sp.Update.Bytes()), float64(pd.Update.Bytes()))
 		fmt.Fprintf(tw, "update bytes Samenplan ÷ pouchdb-server\t%.2f\t≤ 0.2\t%s\n", bytesRatio, mark(bytesRatio > 0 && bytesRatio <= 0.2))
-		fmt.Fprintf(tw, "push / pull bytes, Samenplan\t%s / %s\t\t\n", wireBytes(sp.Push), wireBytes(sp.Pull))
-		gz := ""
-		if r.PouchGzip {
-			gz = " (answers gzip-compressed)"
-		}
-		fmt.Fprintf(tw, "push / pull bytes, pouchdb-server\t%s / %s%s\t\t\n", wireBytes(pd.Push), wireBytes(pd.Pull), gz)
+	}
+	fmt.Fprintf(tw, "push / pull bytes, Samenplan\t%s / %s%s\t\t\n", wireBytes(sp.Push), wireBytes(sp.Pull), gzipped(r.SamenplanGzip))
+	if r.Skipped == "" {
+		fmt.Fprintf(tw, "push / pull bytes, pouchdb-server\t%s / %s%s\t\t\n", wireBytes(pd.Push), wireBytes(pd.Pull), gzipped(r.PouchGzip))
 	} else {
-		fmt.Fprintf(tw, "push / pull bytes, Samenplan\t%s / %s\t\t\n", wireBytes(sp.Push), wireBytes(sp.Pull))
 		fmt.Fprintf(tw, "peer pouchdb-server\tskipped: %s\t≥ 3 × / ≥ 10 ×\t—\n", r.Skipped)
 	}
 }
@@ -967,6 +1048,13 @@ func (r PeerReport) Print(w io.Writer) {
 		return "NO"
 	})
 	tw.Flush()
+}
+
+func gzipped(answers bool) string {
+	if answers {
+		return " (answers gzip-compressed)"
+	}
+	return ""
 }
 
 func peerRatio(a, b float64) float64 {
