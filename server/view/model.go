@@ -313,8 +313,13 @@ func scanInto(ctx context.Context, r *store.Region, st *regionState) (int64, err
 		}
 	}()
 	for b := range batches {
-		for _, c := range b {
-			st.merge(c)
+		for i := 0; i < len(b); {
+			j := i + 1
+			for j < len(b) && b[j].ID == b[i].ID && b[j].Collection == b[i].Collection {
+				j++
+			}
+			st.mergeRow(b[i:j])
+			i = j
 		}
 	}
 	return seq, scanErr

@@ -205,6 +205,35 @@ func (s *regionState) merge(c protocol.Change) bool {
 	return s.mergeCell(c.Collection, c.ID, in)
 }
 
+// mergeRow applies writes of one row (same collection and id), as merge
+// does for each: a new row gets room for exactly its fields, and the row is
+// looked up once. The store's scan delivers a row's fields together.
+func (s *regionState) mergeRow(cs []protocol.Change) {
+	if len(cs) == 0 {
+		return
+	}
+	coll := intern(cs[0].Collection)
+	rs := s.rows[coll]
+	if rs == nil {
+		rs = map[string]*rawRow{}
+		s.rows[coll] = rs
+	}
+	r := rs[cs[0].ID]
+	if r == nil {
+		r = &rawRow{cells: make([]cell, 0, len(cs))}
+		rs[strings.Clone(cs[0].ID)] = r
+	}
+	for _, c := range cs {
+		id, ok := fieldID[c.Field]
+		if !ok {
+			continue
+		}
+		in := cell{v: string(c.Value), field: id}
+		in.wall, in.counter, in.node = s.parseStamp(c.HLC)
+		s.mergeInto(r, in)
+	}
+}
+
 func (s *regionState) mergeCell(collection, id string, in cell) bool {
 	coll := intern(collection)
 	rs := s.rows[coll]
@@ -219,6 +248,12 @@ func (s *regionState) mergeCell(collection, id string, in cell) bool {
 		// thousand other fields: keep a copy of the id alone.
 		rs[strings.Clone(id)] = r
 	}
+	return s.mergeInto(r, in)
+}
+
+// mergeInto merges a write into row r; it reports whether it became the
+// field's value.
+func (s *regionState) mergeInto(r *rawRow, in cell) bool {
 	for i := range r.cells {
 		if cur := &r.cells[i]; cur.field == in.field {
 			if !s.wins(&in, cur) {
