@@ -80,9 +80,11 @@ func (c *PeerConfig) check(quick bool, fs *flag.FlagSet) error {
 	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "peer" })
+	if quick && !explicit {
+		return nil // peerFlags said why
+	}
+	c.reason = ""
 	switch {
-	case c.Dir == "none" && quick && !explicit:
-		// reason set by peerFlags
 	case c.Dir == "none" || c.Dir == "":
 		c.Dir, c.reason = "none", "--peer none"
 	default:

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -200,5 +203,51 @@ func TestBenchPeer_GzipRequestsApply(t *testing.T) {
 	}
 	if n, more, _, err := sp.pullSteps(4_000, 100)(); err != nil || more || n != 100 {
 		t.Errorf("pull after the pushes: %d records, more %v, %v; want 100", n, more, err)
+	}
+}
+
+// TestPeerConfig_RunsThePeerOnlyWhenInstalled: which half runs, and the
+// reason printed when pouchdb-server does not.
+func TestPeerConfig_RunsThePeerOnlyWhenInstalled(t *testing.T) {
+	installed := t.TempDir()
+	if err := os.MkdirAll(filepath.Dir(pouchBin(installed)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pouchBin(installed), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := t.TempDir()
+	for _, c := range []struct {
+		args       []string
+		quick      bool
+		dir        string // "" = the --peer given
+		reasonHas  string
+		usageError bool
+	}{
+		{args: []string{"--peer", installed}, dir: installed},
+		{args: []string{"--peer", missing}, dir: "none", reasonHas: "not installed"},
+		{args: []string{"--peer", "none"}, dir: "none", reasonHas: "--peer none"},
+		{args: nil, quick: true, dir: "none", reasonHas: "--quick"},
+		{args: []string{"--peer", installed}, quick: true, dir: installed},
+		{args: []string{"--peer-records", "0"}, usageError: true},
+	} {
+		fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+		cfg := peerFlags(fs, c.quick)
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		err := cfg.check(c.quick, fs)
+		if c.usageError {
+			if !errors.Is(err, errUsage) {
+				t.Errorf("%v: err = %v, want a usage error", c.args, err)
+			}
+			continue
+		}
+		if _, nodeErr := exec.LookPath("node"); nodeErr != nil && c.dir == installed {
+			c.dir, c.reasonHas = "none", "no node"
+		}
+		if err != nil || cfg.Dir != c.dir || !strings.Contains(cfg.reason, c.reasonHas) || (c.reasonHas == "") != (cfg.reason == "") {
+			t.Errorf("%v (quick %v): dir %q, reason %q, %v; want dir %q, reason with %q", c.args, c.quick, cfg.Dir, cfg.reason, err, c.dir, c.reasonHas)
+		}
 	}
 }
