@@ -26,7 +26,9 @@ import (
 // $TRAJ its trajectory, $ROW a fresh row id, $HLC a stamp of now by her
 // device.
 //
-// Whatever comes in: no 5xx; a refusal is a JSON error with a known code;
+// Whatever comes in: no 5xx; a refusal is a JSON error with a known code
+// and leaves the change log as it was (so does a batch whose every change
+// was rejected, and a replayed batch);
 // a push answer accounts for every change exactly once (applied + ignored +
 // rejected + quarantined = changes, each index in range and named once,
 // with a known code), or, for a batch id pushed before, is the first
@@ -78,6 +80,13 @@ func FuzzSyncRequests(f *testing.F) {
 	}
 	f.Add(uint8(1), []byte(`{"device_id":"$DEV","schema_version":1,"cursor":"","limit":5000,"refetch":["family:$FAM"]}`))
 	handler := st.srv.Handler()
+	maxSeq := func(t *testing.T) int64 {
+		var seq int64
+		if err := region.DB().Reader.QueryRow(`SELECT coalesce(max(seq), 0) FROM change_log`).Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
 	send := func(path string, body []byte) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -103,6 +112,7 @@ func FuzzSyncRequests(f *testing.F) {
 		if which%2 == 1 {
 			path = "/v1/sync/pull"
 		}
+		seqBefore := maxSeq(t)
 		rec := send(path, []byte(body))
 		if rec.Code >= 500 {
 			t.Fatalf("%s %q: %d %s", path, body, rec.Code, rec.Body.Bytes())
@@ -111,6 +121,9 @@ func FuzzSyncRequests(f *testing.F) {
 			var e ErrorBody
 			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || !known[e.Code] || e.Message == "" {
 				t.Fatalf("%s %q: %d and body %q is not a known error", path, body, rec.Code, rec.Body.Bytes())
+			}
+			if after := maxSeq(t); after != seqBefore {
+				t.Fatalf("%s %q was refused (%d) but the change log grew from %d to %d", path, body, rec.Code, seqBefore, after)
 			}
 			return
 		}
@@ -128,6 +141,9 @@ func FuzzSyncRequests(f *testing.F) {
 				if !reflect.DeepEqual(resp, first) {
 					t.Fatalf("push %q replays batch %q with %+v, the first answer was %+v", body, req.BatchID, resp, first)
 				}
+				if after := maxSeq(t); after != seqBefore {
+					t.Fatalf("push %q replays batch %q but the change log grew from %d to %d", body, req.BatchID, seqBefore, after)
+				}
 				return
 			}
 			seen := map[int]bool{}
@@ -144,6 +160,11 @@ func FuzzSyncRequests(f *testing.F) {
 				t.Fatalf("push %q: answer for batch %q", body, resp.BatchID)
 			}
 			batches[req.BatchID] = resp
+			if len(resp.Rejected) == len(req.Changes) {
+				if after := maxSeq(t); after != seqBefore {
+					t.Fatalf("push %q: every change rejected but the change log grew from %d to %d", body, seqBefore, after)
+				}
+			}
 		}
 		pull := send("/v1/sync/pull", jsonValue(protocol.PullRequest{DeviceID: sess.DeviceID, SchemaVersion: schema.Version, Limit: protocol.MaxPullLimit}))
 		if pull.Code != http.StatusOK {
