@@ -58,7 +58,7 @@ type PeerConfig struct {
 const peerFieldsPerRecord = 8
 
 // peerFlags registers the peer workload's flags on bench's flag set; call
-// peerConfig after parsing.
+// its check after parsing.
 func peerFlags(fs *flag.FlagSet, quick bool) *PeerConfig {
 	cfg := &PeerConfig{Dir: filepath.Join("bench", "peer"), Records: 10_000, Batch: 1_000}
 	if quick {
