@@ -136,15 +136,6 @@ type env struct {
 
 var roleRank = map[string]int{"parent": 0, "youngster": 1, "child": 2, "unborn": 3, "other": 4}
 
-func sortedIDs(set map[string]struct{}) []string {
-	ids := make([]string, 0, len(set))
-	for id := range set {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
-
 // evalReferral sets the referral's eligibility (open referrals) and
 // signals; family is the case that holds it ("" for none).
 func evalReferral(ref *Referral, family string, members []Member, e *env) {
@@ -199,7 +190,7 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 	}
 	c := &Case{Family: decodeFamily(famID, s.name, fr), region: s.name}
 	rowIDs := []rowKey{{"families", famID}}
-	for _, id := range sortedIDs(s.children(famID, "persons")) {
+	for _, id := range s.children(famID, "persons") {
 		if r := s.live("persons", id); r != nil {
 			c.Members = append(c.Members, decodeMember(id, r, e.today))
 			rowIDs = append(rowIDs, rowKey{"persons", id})
@@ -212,7 +203,7 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 		}
 		return a.BirthDate.Time().Before(b.BirthDate.Time())
 	})
-	for _, id := range sortedIDs(s.children(famID, "referrals")) {
+	for _, id := range s.children(famID, "referrals") {
 		if r := s.live("referrals", id); r != nil {
 			c.Referrals = append(c.Referrals, decodeReferral(id, s.name, r))
 			rowIDs = append(rowIDs, rowKey{"referrals", id})
@@ -221,7 +212,7 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 	sort.SliceStable(c.Referrals, func(i, j int) bool {
 		return c.Referrals[i].ReceivedOn.Time().Before(c.Referrals[j].ReceivedOn.Time())
 	})
-	for _, id := range sortedIDs(s.children(famID, "network_members")) {
+	for _, id := range s.children(famID, "network_members") {
 		if r := s.live("network_members", id); r != nil {
 			c.Network = append(c.Network, decodeNetworkMember(id, r))
 			rowIDs = append(rowIDs, rowKey{"network_members", id})
@@ -230,7 +221,7 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 
 	// Trajectories, their goals and contacts.
 	var trajs []*Trajectory
-	for _, id := range sortedIDs(s.children(famID, "trajectories")) {
+	for _, id := range s.children(famID, "trajectories") {
 		if r := s.live("trajectories", id); r != nil {
 			trajs = append(trajs, decodeTrajectory(id, r))
 			rowIDs = append(rowIDs, rowKey{"trajectories", id})
@@ -253,7 +244,7 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 	coaches := map[string]bool{}
 	var goals []Goal
 	for _, t := range trajs {
-		for _, id := range sortedIDs(s.children(t.ID, "contacts")) {
+		for _, id := range s.children(t.ID, "contacts") {
 			if r := s.live("contacts", id); r != nil {
 				ct := decodeContact(id, r)
 				c.Contacts = append(c.Contacts, ct)
@@ -265,7 +256,7 @@ func buildCase(s *regionState, famID string, e *env) *Case {
 			}
 		}
 		var tgoals []Goal
-		for _, id := range sortedIDs(s.children(t.ID, "plan_goals")) {
+		for _, id := range s.children(t.ID, "plan_goals") {
 			if r := s.live("plan_goals", id); r != nil {
 				tgoals = append(tgoals, decodeGoal(id, r))
 				rowIDs = append(rowIDs, rowKey{"plan_goals", id})

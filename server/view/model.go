@@ -752,7 +752,7 @@ func (m *Model) write(txn *memdb.Txn, st *regionState, e *env, w *work) ([]Event
 				}
 				evs = append(evs, Event{Region: st.name, FamilyID: fam, Kind: EventCase})
 			}
-			for id := range st.children(fam, "referrals") {
+			for _, id := range st.children(fam, "referrals") {
 				w.referrals[id] = true
 			}
 			continue

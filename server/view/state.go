@@ -1,6 +1,7 @@
 package view
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/samenplan/samenplan/rules"
@@ -149,8 +150,10 @@ type trajectoryCount struct {
 type regionState struct {
 	name string
 	rows map[string]map[string]*rawRow // collection → id → row
-	// kids files rows under their parent: parent id → collection → ids.
-	kids map[string]map[string]map[string]struct{}
+	// kids files rows under their parent: the sorted ids of a parent's
+	// rows of a collection. (One flat map of small slices: a map of maps
+	// of sets cost about three times the memory with a million fields.)
+	kids map[kidsKey][]string
 	// counted is each trajectory's share of the year counts; years the sums.
 	counted map[string]trajectoryCount
 	years   map[int]rules.YearCountFacts
@@ -170,7 +173,7 @@ type regionState struct {
 
 func newRegionState(name string) *regionState {
 	return &regionState{
-		name: name, rows: map[string]map[string]*rawRow{}, kids: map[string]map[string]map[string]struct{}{},
+		name: name, rows: map[string]map[string]*rawRow{}, kids: map[kidsKey][]string{},
 		counted: map[string]trajectoryCount{}, years: map[int]rules.YearCountFacts{},
 		conflicts: map[rowKey]int{}, quarantined: map[string]int{}, nodes: map[string]uint32{},
 		load: map[string]int{},
@@ -283,30 +286,35 @@ func (s *regionState) refile(coll, id string) (old, cur string) {
 		return old, cur
 	}
 	if old != "" {
-		if m := s.kids[old]; m != nil {
-			delete(m[coll], id)
+		k := kidsKey{old, coll}
+		if ids := s.kids[k]; ids != nil {
+			if i, ok := slices.BinarySearch(ids, id); ok {
+				if ids = slices.Delete(ids, i, i+1); len(ids) == 0 {
+					delete(s.kids, k)
+				} else {
+					s.kids[k] = ids
+				}
+			}
 		}
 	}
 	if cur != "" {
-		m := s.kids[cur]
-		if m == nil {
-			m = map[string]map[string]struct{}{}
-			s.kids[cur] = m
+		k := kidsKey{cur, coll}
+		ids := s.kids[k]
+		if i, ok := slices.BinarySearch(ids, id); !ok {
+			s.kids[k] = slices.Insert(ids, i, id)
 		}
-		set := m[coll]
-		if set == nil {
-			set = map[string]struct{}{}
-			m[coll] = set
-		}
-		set[id] = struct{}{}
 	}
 	r.parent = cur
 	return old, cur
 }
 
-// children returns the ids of parent's rows in coll (deleted ones included).
-func (s *regionState) children(parent, coll string) map[string]struct{} {
-	return s.kids[parent][coll]
+// kidsKey names a parent's rows of one collection in regionState.kids.
+type kidsKey struct{ parent, coll string }
+
+// children returns the ids of parent's rows in coll (deleted ones
+// included), sorted. The slice is the model's: callers must not change it.
+func (s *regionState) children(parent, coll string) []string {
+	return s.kids[kidsKey{parent, coll}]
 }
 
 // familyOf returns the family a row belongs to, or "".
