@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -414,12 +413,14 @@ func (h *hostSwitch) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // TestRestore_DeviceAheadOfTheBackupSeesTheDifference follows a device (the
-// Go sync client) through a restore: it writes after the backup, its write
-// is acknowledged, then the server is restored from the backup. The device
-// must get through its next sync (its cursor is past the restored log: it
-// starts over), still hold its write, and report the region scope as
-// mismatched, because the restored server lacks that write; it does not
-// push it again (its outbox is empty).
+// Go sync client) through a restore: it writes one family before the backup
+// and another after it, both acknowledged, then the server is restored from
+// the backup. The device's next Sync finds its cursor refused (it is past
+// the restored log), starts over and offers its own writes again with
+// their stamps: the family written after the backup is on the server again,
+// each field in the log once and the winner with the device's stamp; the
+// family the backup held is ignored, not logged a second time; the replica
+// equals what the server serves and no scope differs.
 func TestRestore_DeviceAheadOfTheBackupSeesTheDifference(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
@@ -440,18 +441,27 @@ func TestRestore_DeviceAheadOfTheBackupSeesTheDifference(t *testing.T) {
 	if _, err := rep.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
+	writeFamily := func(label string) string {
+		t.Helper()
+		id := rep.NewID()
+		for field, v := range map[string]string{"region": "kempen", "label": label, "municipality": "Geel"} {
+			if err := rep.Write(ctx, "families", id, field, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := rep.Sync(ctx)
+		if err != nil || res.Push.Applied != 3 || len(res.Pull.Mismatched)+len(res.Pull.Refetched) > 0 {
+			t.Fatalf("sync of %q: %+v, %v; want 3 applied and the checksums equal", label, res, err)
+		}
+		return id
+	}
+	kept := writeFamily("Gezin voor de back-up")
 	backup := filepath.Join(t.TempDir(), "backup")
 	runBackupProcess(t, data, backup)
-
-	id := rep.NewID()
-	for field, v := range map[string]string{"region": "kempen", "label": "Gezin na de back-up", "municipality": "Geel"} {
-		if err := rep.Write(ctx, "families", id, field, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	res, err := rep.Sync(ctx)
-	if err != nil || res.Push.Applied != 3 || len(res.Pull.Mismatched)+len(res.Pull.Refetched) > 0 {
-		t.Fatalf("sync after the backup: %+v, %v; want 3 applied and the checksums equal", res, err)
+	lost := writeFamily("Gezin na de back-up")
+	before, err := rep.State(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
 	srv.close()
 
@@ -460,19 +470,55 @@ func TestRestore_DeviceAheadOfTheBackupSeesTheDifference(t *testing.T) {
 	srv = startServerProcess(t, restored, false)
 	defer srv.close()
 	sw.host.Store(strings.TrimPrefix(srv.url, "http://"))
-	res, err = rep.Sync(ctx)
+	res, err := rep.Sync(ctx)
 	if err != nil {
 		t.Fatalf("first sync with the restored server: %v", err)
 	}
 	t.Logf("first sync after the restore: push %+v, pull %+v", res.Push, res.Pull)
-	row, err := rep.Get(ctx, "families", id)
-	if err != nil || string(row["label"]) != `"Gezin na de back-up"` {
-		t.Fatalf("the device lost its write: %v, %v", row, err)
+	if res.Pull.Reoffered != 6 || res.Push.Applied != 3 || res.Push.Ignored != 3 || len(res.Push.Rejected)+len(res.Push.Quarantined) > 0 {
+		t.Errorf("offered %d own writes again, push %+v; want 6 offered: 3 applied (written after the backup), 3 ignored (in it)",
+			res.Pull.Reoffered, res.Push)
 	}
-	if !slices.Contains(res.Pull.Mismatched, store.RegionScopePrefix+"kempen") {
-		t.Fatalf("the device did not see that the restored server lacks its write: refetched %v, mismatched %v", res.Pull.Refetched, res.Pull.Mismatched)
+	if len(res.Pull.Mismatched) > 0 {
+		t.Errorf("scopes still differ after the sync: %v", res.Pull.Mismatched)
 	}
-	if res.Push.Applied != 0 {
-		t.Fatalf("the device pushed %d changes again", res.Push.Applied)
+	if st, err := rep.Status(ctx); err != nil || st.Reoffered != 6 || st.Pending != 0 {
+		t.Errorf("status: offered %d, pending %d (%v); want 6 and 0", st.Reoffered, st.Pending, err)
+	}
+
+	db, err := store.OpenDB(filepath.Join(restored, "regions", "kempen.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, id := range []string{kept, lost} {
+		for _, field := range []string{"region", "label", "municipality"} {
+			k := crdt.Key{Collection: "families", ID: id, Field: field}
+			var logged int
+			var winner, outcome string
+			err := db.Reader.QueryRow(`SELECT (SELECT count(*) FROM change_log WHERE collection = ? AND id = ? AND field = ?),
+				l.hlc, l.outcome FROM fields f JOIN change_log l ON l.seq = f.seq
+				WHERE f.collection = ? AND f.id = ? AND f.field = ?`, k.Collection, k.ID, k.Field, k.Collection, k.ID, k.Field).Scan(&logged, &winner, &outcome)
+			if err != nil {
+				t.Fatalf("%v on the restored server: %v", k, err)
+			}
+			if logged != 1 || winner != before[k].HLC || outcome != "applied" {
+				t.Errorf("%v on the restored server: logged %d times, winner %s (%s); want once, the device's %s", k, logged, winner, outcome, before[k].HLC)
+			}
+		}
+	}
+
+	served, _ := pullAll(t, login(t, srv.url, "coordinator.kempen.demo"), "")
+	held, err := rep.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != len(served) {
+		t.Errorf("the replica holds %d fields, the server serves %d", len(held), len(served))
+	}
+	for k, c := range held {
+		if served[k] != c.HLC {
+			t.Errorf("%v: replica %s, server %q", k, c.HLC, served[k])
+		}
 	}
 }

@@ -11,7 +11,8 @@
 //	outbox       seq → change + base + batch_id          local writes not yet acknowledged
 //	batches      batch_id, attempts                      batches formed and not yet answered
 //	problems     rejected and quarantined writes, with their value, for the UI
-//	meta         device_id, user, tokens, cursor, clock, clock_offset, held_hash, refetch, last_sync, last_error
+//	meta         device_id, user, tokens, cursor, clock, clock_offset, held_hash, refetch, last_sync, last_error,
+//	             reoffered, reoffered_at, reoffered_scopes
 //
 // # Clock
 //
@@ -103,6 +104,28 @@
 // one, or the first after a login as a new device) brings every held scope
 // in full, so at its end held scopes the server no longer names in
 // checksums are evicted locally.
+//
+// # Offering own writes again
+//
+// A server restored from a backup has lost the writes it acknowledged after
+// that backup; the devices that made them still hold them. So, in the
+// transaction that drops a refused cursor, the device queues in the outbox
+// every field whose local value it wrote (the stamp's node is its device
+// id) and that is not already pending under that stamp: same stamp, same
+// value, no base, oldest stamp first; unbatched pending writes move behind
+// them (a batch already formed keeps its id and changes). They go out in
+// new batches like any write. The merge makes this safe: a write the server
+// holds is ignored, a lost one applied, one superseded by a later write
+// logged stale, one of a family the device no longer holds quarantined.
+// They are never stamped anew: that would let old values win over newer
+// ones. The same happens for the rows of a scope whose checksum still
+// differs after the refetch (a restored server whose log grew past the
+// device's cursor again does not refuse it), once per episode: the scopes
+// offered are kept in meta (reoffered_scopes) until they match, so a
+// difference the device cannot mend (another device's write the server
+// lost) does not resend its writes on every Pull. PullResult.Reoffered and
+// Status.Reoffered count them; Sync pushes and pulls once more when a pull
+// offered any.
 //
 // # Auth
 //

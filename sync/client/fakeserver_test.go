@@ -9,6 +9,7 @@ package client
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -36,6 +37,7 @@ type fakeDevice struct {
 	drop     map[crdt.Key]bool
 	proofs   []string   // held_hash values received
 	refetch  [][]string // refetch lists received
+	sent     []protocol.Change
 }
 
 type fakeServer struct {
@@ -155,6 +157,40 @@ func (f *fakeServer) apply(c crdt.Change) bool {
 	f.seq++
 	f.changed[c.Key()] = f.seq
 	return true
+}
+
+// fakeBackup is a copy of what the fake server stores.
+type fakeBackup struct {
+	state   []crdt.Change
+	seq     int64
+	changed map[crdt.Key]int64
+	answers map[string]protocol.PushResponse
+}
+
+// backup copies the server's stored state: its fields, log position and
+// remembered push answers.
+func (f *fakeServer) backup() fakeBackup {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := fakeBackup{seq: f.seq, changed: maps.Clone(f.changed), answers: maps.Clone(f.answers)}
+	f.state.Each(func(c crdt.Change) { b.state = append(b.state, c) })
+	return b
+}
+
+// restore puts a backup back, as an operator restoring the server's files
+// would: what was stored after it is gone, cursors past its log position
+// are invalid. Devices, grants and tokens stay (they live in another file).
+func (f *fakeServer) restore(b fakeBackup) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state = crdt.NewState()
+	for _, c := range b.state {
+		f.state.Apply(c)
+	}
+	f.seq, f.changed, f.answers = b.seq, maps.Clone(b.changed), maps.Clone(b.answers)
+	for _, d := range f.devices {
+		d.queue = nil
+	}
 }
 
 // snapshot returns the server's state in the client's State form.
@@ -322,6 +358,7 @@ func (f *fakeServer) push(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, ans)
 		return
 	}
+	d.sent = append(d.sent, req.Changes...)
 	ans := protocol.PushResponse{BatchID: req.BatchID, Rejected: []protocol.Problem{}, Quarantined: []protocol.Problem{}}
 	for i, c := range req.Changes {
 		problem := func(list *[]protocol.Problem, code, msg string) {
@@ -387,7 +424,7 @@ func (f *fakeServer) pull(w http.ResponseWriter, r *http.Request) {
 	if d == nil {
 		return
 	}
-	if req.Cursor != "" && f.badCursor {
+	if since, _ := strconv.ParseInt(req.Cursor, 10, 64); (req.Cursor != "" && f.badCursor) || since > f.seq {
 		writeErr(w, 400, samenplan.EINVALID, "invalid cursor; pull again without one")
 		return
 	}

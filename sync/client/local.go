@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -426,6 +427,11 @@ type Status struct {
 	// server's, as the replica learned from server_hlc (when more than
 	// SkewTolerance apart); its stamps take the wall clock less this.
 	ClockOffset time.Duration
+	// Reoffered is how many of the device's own writes were queued again
+	// the last time the server refused its cursor as invalid (a server
+	// restored from a backup), and ReofferedAt when; zero when never.
+	Reoffered   int
+	ReofferedAt time.Time
 }
 
 // Status returns the replica's sync status.
@@ -449,6 +455,10 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 		st.LastSync, _ = time.Parse(time.RFC3339Nano, v)
 	}
 	st.LastError = m[metaLastError]
+	if v := m[metaReoffered]; v != "" {
+		st.Reoffered, _ = strconv.Atoi(v)
+		st.ReofferedAt, _ = time.Parse(time.RFC3339Nano, m[metaReoffAt])
+	}
 	rows, err := q.QueryContext(ctx, `SELECT pid, kind, batch_id, collection, id, field, value, hlc, code, message, at
 		FROM problems ORDER BY pid`)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +25,13 @@ type PullResult struct {
 	Evicted    []string // scopes the server took away; their rows are gone
 	Refetched  []string // scopes asked for again after a checksum mismatch
 	Mismatched []string // scopes still differing after the refetch; asked again on the next Pull
+	// Reoffered is how many of the device's own writes were queued again,
+	// with the same stamp and value, to be pushed by the next Push (Sync
+	// does it at once): every field whose local value this device wrote,
+	// when the server refused the cursor as invalid (restored from a
+	// backup), and those of the scopes in Mismatched, the first time they
+	// still differ after a refetch. See queueOwn.
+	Reoffered int
 }
 
 // maxPages guards against a server that keeps answering more=true.
@@ -69,6 +78,11 @@ func (r *Replica) pull(ctx context.Context) (PullResult, error) {
 		refetch = mism
 		res.Refetched = append(res.Refetched, mism...)
 	}
+	n, err := r.reofferMismatched(ctx, res.Mismatched)
+	if err != nil {
+		return res, fmt.Errorf("pull: %w", err)
+	}
+	res.Reoffered += n
 	err = r.tx(ctx, func(tx *sql.Tx) error {
 		if err := setMeta(ctx, tx, metaLastSync, r.now().UTC().Format(time.RFC3339Nano)); err != nil {
 			return err
@@ -116,6 +130,11 @@ func (r *Replica) pullRound(ctx context.Context, refetch []string, res *PullResu
 		var resp protocol.PullResponse
 		err := r.call(ctx, "/v1/sync/pull", req, &resp)
 		if page == 0 && !retried && cursor != "" && code(err) == samenplan.EINVALID {
+			n, err := r.reoffer(ctx)
+			if err != nil {
+				return nil, err
+			}
+			res.Reoffered += n
 			reset, retried, cursor, page = true, true, "", -1
 			continue
 		}
@@ -136,6 +155,165 @@ func (r *Replica) pullRound(ctx context.Context, refetch []string, res *PullResu
 		cursor = resp.Cursor
 	}
 	return nil, fmt.Errorf("more than %d pages", maxPages)
+}
+
+// reoffer handles a cursor the server refused as invalid, in one
+// transaction: the cursor is dropped (the pull starts over from "") and the
+// device's own writes are queued again (queueOwn). A server restored from a
+// backup has lost the writes it acknowledged after that backup; the device
+// still holds them and offers them again. It returns how many writes were
+// queued.
+func (r *Replica) reoffer(ctx context.Context) (int, error) {
+	dev := r.DeviceID()
+	if dev == "" {
+		return 0, errNotLoggedIn
+	}
+	var n int
+	err := r.tx(ctx, func(tx *sql.Tx) error {
+		if err := setMeta(ctx, tx, metaCursor, ""); err != nil {
+			return err
+		}
+		var err error
+		if n, err = r.queueOwn(ctx, tx, dev, nil); err != nil {
+			return err
+		}
+		// Every scope had its own writes offered: none again at the
+		// mismatch that follows (see reofferMismatched).
+		held, err := heldScopes(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return setMetaList(ctx, tx, metaReoffScopes, held)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("offer own writes again: %w", err)
+	}
+	return n, nil
+}
+
+// reofferMismatched handles scopes whose checksums still differ after a
+// refetch: the server's state of them is now on the device, so what differs
+// is what the device holds and the server does not. A restored server whose
+// log has grown past the device's cursor again does not refuse the cursor;
+// this is how that device finds out. The device's own writes in those
+// scopes are queued again (queueOwn), once per episode: a scope offered is
+// remembered (meta reoffered_scopes) until a pull finds it equal or it has
+// no more pending writes and differs no more, so a difference that is not
+// the device's to mend (a write of another device the server lost) does not
+// send the same writes on every Pull.
+func (r *Replica) reofferMismatched(ctx context.Context, mism []string) (int, error) {
+	dev := r.DeviceID()
+	if dev == "" {
+		return 0, errNotLoggedIn
+	}
+	var n int
+	err := r.tx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		prev, err := getMetaList(ctx, tx, metaReoffScopes)
+		if err != nil || (len(prev) == 0 && len(mism) == 0) {
+			return err
+		}
+		still := make(map[string]bool, len(mism))
+		for _, s := range mism {
+			still[s] = true
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT s.scope FROM outbox o JOIN row_scopes s
+			ON s.collection = o.collection AND s.id = o.id`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return err
+			}
+			still[s] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var keep, todo []string
+		for _, s := range prev {
+			if still[s] {
+				keep = append(keep, s)
+			}
+		}
+		for _, s := range mism {
+			if !slices.Contains(prev, s) {
+				todo = append(todo, s)
+			}
+		}
+		if len(todo) > 0 {
+			if n, err = r.queueOwn(ctx, tx, dev, todo); err != nil {
+				return err
+			}
+		}
+		return setMetaList(ctx, tx, metaReoffScopes, append(keep, todo...))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("offer own writes of %v again: %w", mism, err)
+	}
+	return n, nil
+}
+
+// queueOwn queues again, within tx, every field whose local value device
+// dev wrote (its stamp's node is dev) and that is not already waiting in
+// the outbox under that stamp: the same stamp and value, no base (the
+// replica keeps no base once a write is acknowledged), oldest stamp first.
+// With scopes, only the fields of rows in those scopes. Re-sending is safe
+// by the merge rules: a write the server holds with the same stamp is
+// ignored, one it lost is applied, one a later write superseded is logged
+// stale, and one of a family the device no longer holds is quarantined.
+// The writes are not stamped anew, which would let old values win over
+// newer ones. Unbatched writes already in the outbox move behind them, so
+// the server receives writes in the order they were made (a row before the
+// rows that refer to it); a batch already formed keeps its changes and id.
+// Status reports the count (Reoffered) when it is not zero.
+func (r *Replica) queueOwn(ctx context.Context, tx *sql.Tx, dev string, scopes []string) (int, error) {
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM outbox`).Scan(&last); err != nil {
+		return 0, err
+	}
+	filter, args := "", []any{dev}
+	if scopes != nil {
+		buf, err := json.Marshal(scopes)
+		if err != nil {
+			return 0, err
+		}
+		filter = `AND EXISTS (SELECT 1 FROM row_scopes s WHERE s.collection = f.collection AND s.id = f.id
+			AND s.scope IN (SELECT value FROM json_each(?)))`
+		args = append(args, string(buf))
+	}
+	// A stamp's node is everything after "<13 digits>-<4 hex>-".
+	res, err := tx.ExecContext(ctx, `INSERT INTO outbox (collection, id, field, value, hlc, base)
+		SELECT f.collection, f.id, f.field, f.value, f.hlc, '' FROM fields f
+		WHERE substr(f.hlc, 20) = ? `+filter+` AND NOT EXISTS (SELECT 1 FROM outbox o
+			WHERE o.collection = f.collection AND o.id = f.id AND o.field = f.field AND o.hlc = f.hlc)
+		ORDER BY f.hlc, f.collection, f.id, f.field`, args...)
+	if err != nil {
+		return 0, err
+	}
+	added, err := res.RowsAffected()
+	if err != nil || added == 0 {
+		return 0, err
+	}
+	if err := setMeta(ctx, tx, metaReoffered, strconv.FormatInt(added, 10)); err != nil {
+		return 0, err
+	}
+	if err := setMeta(ctx, tx, metaReoffAt, r.now().UTC().Format(time.RFC3339Nano)); err != nil {
+		return 0, err
+	}
+	// The writes queued before, not yet in a batch, move behind them.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (collection, id, field, value, hlc, base)
+		SELECT collection, id, field, value, hlc, base FROM outbox WHERE batch_id IS NULL AND seq <= ? ORDER BY seq`, last); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE batch_id IS NULL AND seq <= ?`, last); err != nil {
+		return 0, err
+	}
+	return int(added), nil
 }
 
 // applyPage applies one pull answer in one transaction: evictions first,
@@ -409,7 +587,11 @@ type SyncResult struct {
 
 // Sync pushes the outbox, then pulls. A failed push does not stop the pull
 // (an invalid batch must not keep the device from receiving), except when
-// the device is offline or was revoked; the errors are joined.
+// the device is offline or was revoked; the errors are joined. When the pull
+// offered the device's own writes again (PullResult.Reoffered: the server
+// was restored from a backup), Sync pushes and pulls once more, so that one
+// Sync puts them back on the server and compares the checksums after it;
+// the results add up.
 func (r *Replica) Sync(ctx context.Context) (SyncResult, error) {
 	var res SyncResult
 	var perr error
@@ -419,5 +601,27 @@ func (r *Replica) Sync(ctx context.Context) (SyncResult, error) {
 	}
 	var err error
 	res.Pull, err = r.Pull(ctx)
-	return res, errors.Join(perr, err)
+	if err != nil || res.Pull.Reoffered == 0 {
+		return res, errors.Join(perr, err)
+	}
+	push, perr2 := r.Push(ctx)
+	res.Push.add(push)
+	if perr2 != nil && (IsOffline(perr2) || r.DeviceID() == "" || ctx.Err() != nil) {
+		return res, errors.Join(perr, perr2)
+	}
+	pull, err := r.Pull(ctx)
+	res.Pull.add(pull)
+	return res, errors.Join(perr, perr2, err)
+}
+
+// add sums up a later pull: counts add up, lists are appended, and
+// Mismatched is the later one's.
+func (p *PullResult) add(o PullResult) {
+	p.Pages += o.Pages
+	p.Received += o.Received
+	p.Applied += o.Applied
+	p.Evicted = append(p.Evicted, o.Evicted...)
+	p.Refetched = append(p.Refetched, o.Refetched...)
+	p.Mismatched = o.Mismatched
+	p.Reoffered += o.Reoffered
 }

@@ -28,6 +28,17 @@ type PushResult struct {
 	Restamped []Restamp
 }
 
+// add sums up a later push: counts add up, lists are appended.
+func (p *PushResult) add(o PushResult) {
+	p.Batches += o.Batches
+	p.Sent += o.Sent
+	p.Applied += o.Applied
+	p.Ignored += o.Ignored
+	p.Rejected = append(p.Rejected, o.Rejected...)
+	p.Quarantined = append(p.Quarantined, o.Quarantined...)
+	p.Restamped = append(p.Restamped, o.Restamped...)
+}
+
 // Restamp is a pending write that got a new stamp: Old is the stamp it had,
 // New the one it is now queued (and held locally) with. BatchID is the batch
 // whose answer refused writes with clock_skew; the restamps of one answer

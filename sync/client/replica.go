@@ -92,19 +92,22 @@ type Replica struct {
 
 // Meta keys.
 const (
-	metaDevice    = "device_id"
-	metaUser      = "user"
-	metaAccess    = "access_token"
-	metaRefresh   = "refresh_token"
-	metaExpires   = "access_expires" // RFC 3339; the access token is refreshed shortly before
-	metaCursor    = "cursor"
-	metaClock     = "clock"
-	metaOffset    = "clock_offset" // ms the wall clock runs ahead of the server's, as learned (see Calibrate)
-	metaProve     = "held_hash"
-	metaRefetch   = "refetch"
-	metaLastSync  = "last_sync"
-	metaLastError = "last_error"
-	metaSignals   = "signals" // JSON list of the last complete pull's signals
+	metaDevice      = "device_id"
+	metaUser        = "user"
+	metaAccess      = "access_token"
+	metaRefresh     = "refresh_token"
+	metaExpires     = "access_expires" // RFC 3339; the access token is refreshed shortly before
+	metaCursor      = "cursor"
+	metaClock       = "clock"
+	metaOffset      = "clock_offset" // ms the wall clock runs ahead of the server's, as learned (see Calibrate)
+	metaProve       = "held_hash"
+	metaRefetch     = "refetch"
+	metaLastSync    = "last_sync"
+	metaLastError   = "last_error"
+	metaSignals     = "signals"          // JSON list of the last complete pull's signals
+	metaReoffered   = "reoffered"        // own writes offered again at the last refused cursor
+	metaReoffAt     = "reoffered_at"     // when, RFC 3339
+	metaReoffScopes = "reoffered_scopes" // scopes whose own writes were offered again after they still differed
 )
 
 // Open opens (creating if needed) the replica file at path and restores the
