@@ -57,7 +57,8 @@ type BenchConfig struct {
 	Duration        time.Duration
 	Poll            time.Duration
 	Pushers         int
-	SideBySide      int // batches pushed and upserted side by side
+	WriteEvery      time.Duration // mixed phase: each polling device writes a contact this often (0: never)
+	SideBySide      int           // batches pushed and upserted side by side
 	CaseloadPulls   int
 	StartupFamilies int // families seeded for the startup measure (~100 fields each)
 	Region          string
@@ -67,10 +68,10 @@ type BenchConfig struct {
 func benchDefaults(quick bool) BenchConfig {
 	if quick {
 		return BenchConfig{Devices: 20, Duration: 2 * time.Second, Poll: 200 * time.Millisecond, Pushers: 1,
-			SideBySide: 4, CaseloadPulls: 2, StartupFamilies: 100, Region: "kempen"}
+			WriteEvery: time.Second, SideBySide: 4, CaseloadPulls: 2, StartupFamilies: 100, Region: "kempen"}
 	}
 	return BenchConfig{Devices: 500, Duration: 20 * time.Second, Poll: time.Second, Pushers: 2,
-		SideBySide: 40, CaseloadPulls: 30, StartupFamilies: 10_700, Region: "kempen"}
+		WriteEvery: 30 * time.Second, SideBySide: 40, CaseloadPulls: 30, StartupFamilies: 10_700, Region: "kempen"}
 }
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
@@ -83,6 +84,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of the load (¼ polling only, ¾ polling and pushing)")
 	fs.DurationVar(&cfg.Poll, "poll", cfg.Poll, "each device's poll interval (jittered ±50%)")
 	fs.IntVar(&cfg.Pushers, "pushers", cfg.Pushers, "devices pushing batches back to back during the mixed phase")
+	fs.DurationVar(&cfg.WriteEvery, "write-every", cfg.WriteEvery, "mixed phase: each polling device writes and pushes a contact (8 fields) this often on average (0: never)")
 	fs.IntVar(&cfg.SideBySide, "side-by-side", cfg.SideBySide, "batches pushed and bare-upserted side by side")
 	fs.IntVar(&cfg.CaseloadPulls, "caseload-pulls", cfg.CaseloadPulls, "full caseload pulls by a new device")
 	fs.IntVar(&cfg.StartupFamilies, "startup-families", cfg.StartupFamilies, "families (~100 fields each) seeded for the startup time")
@@ -130,6 +132,7 @@ type BenchReport struct {
 	Push                Quantiles
 	PullsPerSec         float64 // mixed phase
 	Pull                Quantiles
+	Writes              Quantiles // mixed phase: the polling devices' own contacts (8 fields a push)
 	EmptyPull           Quantiles // polling phase, client side
 	EmptyPullServer     Quantiles // polling phase, server side
 	SideHTTP, SideBare  float64   // fields/s, side by side
@@ -189,6 +192,7 @@ func (r BenchReport) Print(w io.Writer) {
 	fmt.Fprintf(tw, "ratio push ÷ ceiling\t%.2f\t≥ 0.5\t%s\n", ratio, mark(ratio >= 0.5))
 	fmt.Fprintf(tw, "push with %d devices polling\t%.0f fields/s (%.2f of ceiling)\t\t\n", r.Devices, r.PushFieldsPerSec, mixedRatio)
 	fmt.Fprintf(tw, "push latency p50/p95/p99 (1,000 fields)\t%s\t\t\n", r.Push)
+	fmt.Fprintf(tw, "contact push by a polling device (8 fields), p50/p95/p99\t%s\t\t\n", r.Writes)
 	fmt.Fprintf(tw, "pull during pushes\t%.0f pulls/s\t\t\n", r.PullsPerSec)
 	fmt.Fprintf(tw, "pull latency p50/p95/p99\t%s\t\t\n", r.Pull)
 	fmt.Fprintf(tw, "empty pull, %d devices polling, client p50/p95/p99\t%s\t\t\n", r.Devices, r.EmptyPull)
@@ -324,7 +328,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 	// 1 and 2: polling, then polling while pushing.
 	var errs atomic.Int64
 	var mu sync.Mutex
-	var pulls, emptyPulls, pushes []time.Duration
+	var pulls, emptyPulls, pushes, writes []time.Duration
 	var pushed atomic.Int64
 	var mixedPulls atomic.Int64
 	var mixed atomic.Bool
@@ -339,10 +343,22 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 			rnd := rand.New(rand.NewPCG(uint64(i), 7))
 			// Spread the first polls over one interval.
 			sleepCtx(ctx, time.Duration(rnd.Int64N(int64(cfg.Poll))))
-			var mine []time.Duration
-			var mineEmpty []time.Duration
+			var mine, mineEmpty, mineWrites []time.Duration
 			for ctx.Err() == nil && time.Now().Before(end) {
 				inMixed := mixed.Load()
+				// A coach's device writes a contact now and then, as
+				// on a home visit: one push of 8 fields, which her
+				// other devices then pull.
+				if inMixed && cfg.WriteEvery > 0 && rnd.Int64N(int64(cfg.WriteEvery)) < int64(cfg.Poll) {
+					t0 := time.Now()
+					if err := d.push(benchContacts(d.clock, d.traj, d.userID, 1)); err != nil {
+						if errs.Add(1) == 1 {
+							fmt.Fprintln(progress, "contact push:", err)
+						}
+					} else {
+						mineWrites = append(mineWrites, time.Since(t0))
+					}
+				}
 				var lat []time.Duration
 				n, _, err := d.pullAll(&lat)
 				if err != nil {
@@ -360,6 +376,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 			}
 			mu.Lock()
 			pulls, emptyPulls = append(pulls, mine...), append(emptyPulls, mineEmpty...)
+			writes = append(writes, mineWrites...)
 			mu.Unlock()
 		}()
 	}
@@ -406,6 +423,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 	rep.PushFieldsPerSec = float64(pushed.Load()) / mixedDur.Seconds()
 	rep.PullsPerSec = float64(mixedPulls.Load()) / mixedDur.Seconds()
 	rep.Push, rep.Pull, rep.EmptyPull = quantilesOf(pushes), quantilesOf(pulls), quantilesOf(emptyPulls)
+	rep.Writes = quantilesOf(writes)
 	fmt.Fprintf(progress, "load: %d pushes, %d pulls, %d errors\n", len(pushes), len(pulls)+len(emptyPulls), errs.Load())
 	if err := ctx.Err(); err != nil {
 		return rep, err

@@ -25,6 +25,11 @@ func TestBenchQuick(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^request errors +0 `).MatchString(out.String()) {
 		t.Error("requests failed (see the table)")
 	}
+	// 20 devices writing a contact every second on average for the 1.5 s
+	// of the mixed phase: some must have been written and timed.
+	if !regexp.MustCompile(`(?m)^contact push by a polling device \(8 fields\), p50/p95/p99 +\S+ ms / \S+ ms / \S+ ms \(n=[1-9]`).MatchString(out.String()) {
+		t.Error("no contact was pushed by a polling device (see the table)")
+	}
 	for _, row := range []string{"ratio push ÷ ceiling", "push latency p50/p95/p99", "pull latency p50/p95/p99",
 		"empty pull, 20 devices polling, server p99", "caseload pull (10020 fields)", "resident memory after the load",
 		"startup, fresh serve over", "resident memory after the caseload pull", "request errors  "} {
