@@ -3,11 +3,11 @@
 package protocol
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/samenplan/samenplan"
 )
@@ -168,15 +168,24 @@ func jsonProblem(err error) string {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
 	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q: want %s", typ.Field, typ.Type)
+		return fmt.Sprintf("field %q: want %s", clip(typ.Field), typ.Type)
 	case errors.Is(err, io.EOF):
 		return "empty body"
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "unexpected end of body"
 	}
 	msg := err.Error()
-	if bytes.HasPrefix([]byte(msg), []byte("json: unknown field")) {
-		return msg[len("json: "):]
+	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return "unknown field " + clip(name)
 	}
 	return "cannot decode"
+}
+
+// clip cuts a name from the body to 64 bytes: an error echoes what was
+// sent only as far as it helps to find it.
+func clip(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return s[:64] + "…"
 }

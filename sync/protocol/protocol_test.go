@@ -122,3 +122,16 @@ func roundTrip(t *testing.T, body string, req any, decode func([]byte) (any, err
 		t.Fatalf("round trip of %q: %s, then %s (%v)", body, enc, enc2, err)
 	}
 }
+
+// TestDecodePush_EchoesAnUnknownNameOnlyClipped: an error names an unknown
+// field so it can be found, but not a whole body's worth of it.
+func TestDecodePush_EchoesAnUnknownNameOnlyClipped(t *testing.T) {
+	long := strings.Repeat("x", 100_000)
+	_, err := DecodePush(strings.NewReader(`{"device_id":"d","batch_id":"b","` + long + `":1,"changes":[]}`))
+	if samenplan.ErrorCode(err) != samenplan.EINVALID {
+		t.Fatalf("err = %v, want invalid", err)
+	}
+	if msg := err.Error(); len(msg) > 200 || !strings.Contains(msg, "unknown field") {
+		t.Fatalf("the error is %d bytes: %.120s…", len(msg), msg)
+	}
+}

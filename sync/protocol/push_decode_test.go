@@ -45,15 +45,15 @@ func referenceProblem(err error) string {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
 	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q: want %s", typ.Field, typ.Type)
+		return fmt.Sprintf("field %q: want %s", clip(typ.Field), typ.Type)
 	case errors.Is(err, io.EOF):
 		return "empty body"
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "unexpected end of body"
 	}
 	msg := err.Error()
-	if strings.HasPrefix(msg, "json: unknown field") {
-		return msg[len("json: "):]
+	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return "unknown field " + clip(name) // names echoed at most 64 bytes long, since 2026-11-23
 	}
 	return "cannot decode"
 }
