@@ -156,6 +156,14 @@ export interface SyncStatus {
    * stamps take the wall clock less this. 0 for a true clock.
    */
   clockOffsetMs: number;
+  /**
+   * reoffered is how many of the device's own writes were queued again the
+   * last time the server refused its cursor (a server restored from a
+   * backup) or a scope still differed after a refetch, and reofferedAt
+   * when (unix ms); 0 for never.
+   */
+  reoffered: number;
+  reofferedAt: number;
   rejected: Problem[];
   quarantined: Problem[];
 }
@@ -197,6 +205,15 @@ export interface PullResult {
   evicted: string[]; // scopes evicted
   refetched: string[]; // scopes refetched after a checksum mismatch
   mismatched: string[]; // scopes still differing after the refetch
+  /**
+   * reoffered is how many of the device's own writes were queued again,
+   * with the same stamp and value, to be pushed by the next push (sync()
+   * does it at once): every field whose local value this device wrote, when
+   * the server refused the cursor as invalid (restored from a backup), and
+   * those of the scopes in mismatched, the first time they still differ
+   * after a refetch.
+   */
+  reoffered: number;
 }
 
 /** SyncResult is the outcome of sync(). */

@@ -251,6 +251,8 @@ class ReplicaImpl implements Replica {
       lastError: await this.meta("last_error", ""),
       lastErrorCode,
       clockOffsetMs: this.clock?.offset() ?? 0,
+      reoffered: await this.meta("reoffered", 0),
+      reofferedAt: await this.meta("reoffered_at", 0),
       rejected: probs.filter((p) => p.kind === "rejected"),
       quarantined: probs.filter((p) => p.kind === "quarantined"),
     };
@@ -830,7 +832,7 @@ class ReplicaImpl implements Replica {
   }
 
   private async pullLocked(): Promise<PullResult> {
-    const res: PullResult = { pages: 0, changes: 0, applied: 0, evicted: [], refetched: [], mismatched: [] };
+    const res: PullResult = { pages: 0, changes: 0, applied: 0, evicted: [], refetched: [], mismatched: [], reoffered: 0 };
     let refetch = await this.meta<string[]>("refetch", []);
     for (let round = 0; ; round++) {
       const mism = await this.pullRound(refetch, res);
@@ -843,6 +845,7 @@ class ReplicaImpl implements Replica {
       refetch = mism;
       res.refetched.push(...mism);
     }
+    res.reoffered += await this.reofferMismatched(res.mismatched);
     await this.store.commit([ReplicaImpl.put("last_sync", this.now()), ReplicaImpl.put("last_error", ""), ReplicaImpl.put("last_error_code", "")]);
     return res;
   }
@@ -864,7 +867,9 @@ class ReplicaImpl implements Replica {
         resp = await this.call<WirePull>("/v1/sync/pull", req);
       } catch (e) {
         // A cursor the server calls invalid (restored from a backup, another region): start over from nothing.
+        // The device's own writes are offered again: the restored server lost those it acknowledged after its backup.
         if (page === 0 && !retried && cursor !== "" && e instanceof SyncError && e.code === "invalid") {
+          res.reoffered += await this.reoffer();
           reset = true;
           retried = true;
           cursor = "";
@@ -882,6 +887,111 @@ class ReplicaImpl implements Replica {
       cursor = resp.cursor;
     }
     throw new SyncError("internal", `more than ${MAX_PAGES} pages`);
+  }
+
+  /**
+   * reoffer handles a cursor the server refused as invalid, in one commit:
+   * the cursor is dropped (the pull starts over from "") and the device's
+   * own writes are queued again (queueOwn). Every held scope is remembered
+   * as offered, so the mismatch that may follow does not offer them twice.
+   */
+  private reoffer(): Promise<number> {
+    return this.dataLock.run(async () => {
+      const { ops, n } = await this.queueOwn(null);
+      ops.push(ReplicaImpl.put("cursor", ""), ReplicaImpl.put("reoffered_scopes", await this.scopes()));
+      await this.store.commit(ops);
+      return n;
+    });
+  }
+
+  /**
+   * reofferMismatched handles scopes whose checksums still differ after a
+   * refetch: the server's state of them is on the device now, so what
+   * differs is what the device holds and the server does not (a restored
+   * server whose log grew past the device's cursor again does not refuse
+   * it). The device's own writes of those scopes are queued again
+   * (queueOwn), once per episode: a scope offered stays in meta
+   * reoffered_scopes while it differs or has pending writes, so a
+   * difference the device cannot mend (another device's write the server
+   * lost) does not send the same writes on every pull.
+   */
+  private reofferMismatched(mism: string[]): Promise<number> {
+    return this.dataLock.run(async () => {
+      const prev = await this.meta<string[]>("reoffered_scopes", []);
+      if (prev.length === 0 && mism.length === 0) return 0;
+      const still = new Set(mism);
+      const pendingRows = new Set((await this.store.scan("outbox")).map(([, v]) => rowPrefix((v as OutboxRec).c, (v as OutboxRec).id)));
+      for (const [, v] of await this.store.scan("row_scopes")) {
+        const rs = v as RowScopeRec;
+        if (pendingRows.has(rowPrefix(rs.c, rs.id))) still.add(rs.s);
+      }
+      const keep = prev.filter((s) => still.has(s));
+      const todo = mism.filter((s) => !prev.includes(s));
+      let n = 0;
+      const ops: StoreOp[] = [];
+      if (todo.length > 0) {
+        const q = await this.queueOwn(todo);
+        ops.push(...q.ops);
+        n = q.n;
+      }
+      ops.push(ReplicaImpl.put("reoffered_scopes", [...keep, ...todo].sort()));
+      await this.store.commit(ops);
+      return n;
+    });
+  }
+
+  /**
+   * queueOwn returns the ops that queue again every field whose local value
+   * this device wrote (its stamp's node is the device id) and that is not
+   * already waiting in the outbox under that stamp: the same stamp and
+   * value, no base (none is kept once a write is acknowledged), oldest
+   * stamp first; with scopes, only the fields of rows in those scopes.
+   * Re-sending is safe by the merge rules: a write the server holds with the
+   * same stamp is ignored, one it lost is applied, one a later write
+   * superseded is logged stale, one of a family no longer held is
+   * quarantined. They are not stamped anew, which would let old values win
+   * over newer ones. Unbatched writes already in the outbox move behind
+   * them, so the server receives writes in the order they were made; a
+   * batch already formed keeps its changes and id. Call under dataLock.
+   */
+  private async queueOwn(scopes: string[] | null): Promise<{ ops: StoreOp[]; n: number }> {
+    const dev = this.device;
+    const outbox = (await this.store.scan("outbox")).map(([, v]) => v as OutboxRec);
+    const queued = new Set(outbox.map((o) => fkey(o.c, o.id, o.f) + "\u0000" + o.h));
+    let rows: Set<string> | null = null;
+    if (scopes) {
+      const want = new Set(scopes);
+      rows = new Set();
+      for (const [, v] of await this.store.scan("row_scopes")) {
+        const rs = v as RowScopeRec;
+        if (want.has(rs.s)) rows.add(rowPrefix(rs.c, rs.id));
+      }
+    }
+    const own: FieldRec[] = [];
+    for (const [k, v] of await this.store.scan("fields")) {
+      const f = v as FieldRec;
+      // A stamp's node is everything after "<13 digits>-<4 hex>-".
+      if (!dev || f.h.slice(19) !== dev || queued.has(k + "\u0000" + f.h)) continue;
+      if (rows && !rows.has(rowPrefix(f.c, f.id))) continue;
+      own.push(f);
+    }
+    if (own.length === 0) return { ops: [], n: 0 };
+    own.sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0));
+    let seq = await this.meta("outbox_seq", 0);
+    const ops: StoreOp[] = [];
+    for (const f of own) {
+      seq++;
+      const o: OutboxRec = { seq, c: f.c, id: f.id, f: f.f, v: f.v, h: f.h, base: "", batch: null };
+      ops.push({ op: "put", table: "outbox", key: seqKey(seq), value: o });
+    }
+    for (const o of outbox) {
+      if (o.batch !== null) continue;
+      ops.push({ op: "del", table: "outbox", key: seqKey(o.seq) });
+      seq++;
+      ops.push({ op: "put", table: "outbox", key: seqKey(seq), value: { ...o, seq } satisfies OutboxRec });
+    }
+    ops.push(ReplicaImpl.put("outbox_seq", seq), ReplicaImpl.put("reoffered", own.length), ReplicaImpl.put("reoffered_at", this.now()));
+    return { ops, n: own.length };
   }
 
   /** applyPage applies one pull answer in one commit: evictions, changes (LWW), cursor, clock, and on the last page checksums and signals. */
@@ -991,6 +1101,24 @@ class ReplicaImpl implements Replica {
     }
     const pull = await this.pull();
     if (pushErr) throw pushErr;
+    if (pull.reoffered > 0) {
+      // The pull offered the device's own writes again: push them now and compare the checksums after.
+      const again = await this.push();
+      const after = await this.pull();
+      push = {
+        batches: push.batches + again.batches, applied: push.applied + again.applied, ignored: push.ignored + again.ignored,
+        rejected: [...push.rejected, ...again.rejected], quarantined: [...push.quarantined, ...again.quarantined],
+        restamped: [...push.restamped, ...again.restamped],
+      };
+      return {
+        push,
+        pull: {
+          pages: pull.pages + after.pages, changes: pull.changes + after.changes, applied: pull.applied + after.applied,
+          evicted: [...pull.evicted, ...after.evicted], refetched: [...pull.refetched, ...after.refetched],
+          mismatched: after.mismatched, reoffered: pull.reoffered + after.reoffered,
+        },
+      };
+    }
     return { push, pull };
   }
 

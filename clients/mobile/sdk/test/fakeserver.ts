@@ -49,6 +49,21 @@ export class FakeServer {
     return `${String(h.wall).padStart(13, "0")}-${this.counter.toString(16).padStart(4, "0")}-server`;
   }
 
+  /** backup copies what the server stores: winners, log, row scopes, log position, batch answers. */
+  backup(): { winners: Map<string, Winner>; log: FakeServer["log"]; rowScope: Map<string, string>; seq: number; batches: Map<string, unknown> } {
+    return structuredClone({ winners: this.winners, log: this.log, rowScope: this.rowScope, seq: this.seq, batches: this.batches });
+  }
+
+  /** restore puts a backup back: what was stored after it is gone, and cursors past its log position are invalid. */
+  restore(b: ReturnType<FakeServer["backup"]>): void {
+    const c = structuredClone(b);
+    this.winners = c.winners;
+    this.log = c.log;
+    this.rowScope = c.rowScope;
+    this.seq = c.seq;
+    this.batches = c.batches;
+  }
+
   /** seed writes a row as the server, in scope. */
   seed(scope: string, collection: string, id: string, fields: Record<string, unknown>): void {
     this.rowScope.set(`${collection}\u0000${id}`, scope);

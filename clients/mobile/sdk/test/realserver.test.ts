@@ -3,8 +3,8 @@
 // `make build`); skipped, saying so, without it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -34,12 +34,14 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startServer(): Promise<{ base: string; proc: ChildProcess; dir: string; log: () => string }> {
-  const dir = mkdtempSync(join(tmpdir(), "samenplan-sdk-"));
+/** startServer runs `samenplan serve` on dir/data: a new temp dir with the demo data, or the given dir as it is. */
+async function startServer(given?: string): Promise<{ base: string; proc: ChildProcess; dir: string; log: () => string }> {
+  const dir = given ?? mkdtempSync(join(tmpdir(), "samenplan-sdk-"));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   let out = "";
-  const proc = spawn(resolve(bin), ["serve", "--demo", "--addr", `127.0.0.1:${port}`, "--data", join(dir, "data"), "--rules", join(repo, "rules", "regions")], {
+  const demo = given ? [] : ["--demo"];
+  const proc = spawn(resolve(bin), ["serve", ...demo, "--addr", `127.0.0.1:${port}`, "--data", join(dir, "data"), "--rules", join(repo, "rules", "regions")], {
     cwd: repo,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -272,5 +274,73 @@ test("a coach whose device clock runs ten minutes ahead: every write reaches the
     srv.proc.kill("SIGTERM");
     await new Promise((res) => srv.proc.once("exit", res));
     rmSync(srv.dir, { recursive: true, force: true });
+  }
+});
+
+async function stopServer(srv: { proc: ChildProcess }): Promise<void> {
+  if (srv.proc.exitCode !== null) return;
+  const exited = new Promise((res) => srv.proc.once("exit", res));
+  srv.proc.kill("SIGTERM");
+  await exited;
+}
+
+test("after a restore from a backup, the coach's writes acknowledged after it are back on the server with one sync, nothing logged twice", { skip, timeout: 180_000 }, async () => {
+  let srv = await startServer();
+  const first = srv;
+  const restoredDir = mkdtempSync(join(tmpdir(), "samenplan-sdk-restored-"));
+  const backupDir = join(mkdtempSync(join(tmpdir(), "samenplan-sdk-backup-")), "copy");
+  try {
+    // The device finds its server at the restored server's address.
+    const via = (input: string | URL | Request, init?: RequestInit) => fetch(String(input).replace(first.base, srv.base), init);
+    const r = await openReplica({ baseUrl: first.base, store: new MemoryStore(), fetch: via as typeof fetch });
+    await r.login("coach1.kempen.demo", PASSWORD, "sdk test restore");
+    await r.sync();
+    const traj = (await r.query("trajectories")).find((t) => t.fields.status !== "closed");
+    assert.ok(traj, "she has a running trajectory");
+    const familyId = traj.fields.family_id as string;
+    const contact = async (note: string) => {
+      const id = r.newId();
+      await r.writeRow("contacts", id, { trajectory_id: traj.id, mode: "home_visit", minutes: 30, note });
+      const res = await r.sync();
+      assert.equal(res.push.applied, 4, JSON.stringify(res.push));
+      return id;
+    };
+    const kept = await contact("Voor de back-up (SDK-test)");
+    const b = spawnSync(resolve(bin), ["backup", "--data", join(first.dir, "data"), "--to", backupDir], { encoding: "utf8" });
+    assert.equal(b.status, 0, b.stdout + b.stderr);
+    const lost = await contact("Na de back-up (SDK-test)");
+    await stopServer(first);
+
+    mkdirSync(join(restoredDir, "data", "regions"), { recursive: true });
+    copyFileSync(join(backupDir, "main.db"), join(restoredDir, "data", "main.db"));
+    for (const f of readdirSync(join(backupDir, "regions")).filter((f) => f.endsWith(".db"))) {
+      copyFileSync(join(backupDir, "regions", f), join(restoredDir, "data", "regions", f));
+    }
+    srv = await startServer(restoredDir);
+    const token = await login(srv.base, "coordinator.kempen.demo");
+    const history = async (row: string) =>
+      (await api(srv.base, token, "GET", `/v1/families/${familyId}/history?collection=contacts&row=${row}&field=note`)).fields[0]?.entries ?? [];
+    assert.equal((await history(lost)).length, 0, "the restore lost the note written after the backup");
+
+    const res = await r.sync();
+    assert.equal(res.pull.reoffered, 8, JSON.stringify(res.pull));
+    assert.equal(res.push.applied, 4, JSON.stringify(res.push));
+    assert.equal(res.push.ignored, 4, "the note the backup kept is ignored");
+    assert.deepEqual(res.pull.mismatched, []);
+    assert.equal((await r.status()).pending, 0);
+    for (const row of [kept, lost]) {
+      const entries = (await history(row)) as { value: string; hlc: string; outcome: string }[];
+      assert.equal(entries.length, 1, `${row}: logged once: ${JSON.stringify(entries)}`);
+      assert.equal(entries[0].outcome, "applied");
+      assert.ok(entries[0].hlc.endsWith(r.deviceId()), "with the device's own stamp");
+    }
+    await r.close();
+  } catch (e) {
+    console.log(srv.log());
+    throw e;
+  } finally {
+    await stopServer(first);
+    await stopServer(srv);
+    for (const d of [first.dir, restoredDir, join(backupDir, "..")]) rmSync(d, { recursive: true, force: true });
   }
 });
