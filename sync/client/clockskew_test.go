@@ -215,3 +215,46 @@ func mustParse(t *testing.T, wire string) crdt.Stamp {
 	mustDo(t, err)
 	return s
 }
+
+// TestRealServer_ClockAheadOfAServerHLCThatIsAheadToo: the server's clock
+// has observed a stamp another device made 4 min 30 s ahead, so its
+// server_hlc runs that far ahead of its wall clock. A device 5 min 20 s
+// ahead is then within a minute of server_hlc (no offset learned) but past
+// the limit; its refused writes must
+// still be stamped at or below server_hlc and arrive in the same Push
+// (found by TestReplicas_ConvergeWithClocksBeyondTheLimit: the device was
+// calibrated with the usual minute's tolerance and refused twice).
+func TestRealServer_ClockAheadOfAServerHLCThatIsAheadToo(t *testing.T) {
+	ctx := context.Background()
+	s := startRealServer(t)
+	s.addCoach(t, "ann")
+	early, late := &skewedWall{}, &skewedWall{}
+	tablet := s.openAs(t, filepath.Join(t.TempDir(), "tablet.db"), "ann", client.Options{Now: early.Now})
+	phone := s.openAs(t, filepath.Join(t.TempDir(), "phone.db"), "ann", client.Options{Now: late.Now})
+
+	fid := tablet.NewID()
+	mustDo(t, tablet.Write(ctx, "families", fid, "region", "kempen"))
+	mustDo(t, tablet.Write(ctx, "families", fid, "label", "Gezin Peeters"))
+	sync2(t, tablet, phone)
+
+	early.set(4*time.Minute + 30*time.Second) // within the limit: accepted, and the server's clock follows
+	mustDo(t, tablet.Write(ctx, "families", fid, "municipality", "Geel"))
+	if _, err := tablet.Push(ctx); err != nil {
+		t.Fatal(err)
+	}
+	late.set(5*time.Minute + 20*time.Second)
+	if _, err := phone.Pull(ctx); err != nil { // calibrates with the usual tolerance: within it
+		t.Fatal(err)
+	}
+	mustDo(t, phone.Write(ctx, "families", fid, "label", "Gezin Claes"))
+	res, err := phone.Push(ctx)
+	if err != nil {
+		t.Fatalf("push: %v (restamped %+v)", err, res.Restamped)
+	}
+	if res.Applied != 1 || len(res.Rejected) != 0 {
+		t.Fatalf("push applied %d, rejected %+v; want the label applied", res.Applied, res.Rejected)
+	}
+	sync2(t, tablet, phone)
+	assertSameAsServer(t, s, phone)
+	assertSameAsServer(t, s, tablet)
+}

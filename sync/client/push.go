@@ -345,7 +345,11 @@ func skew(ctx context.Context, tx *sql.Tx, clock *crdt.Clock, serverHLC string, 
 	if clock == nil {
 		return nil, nil
 	}
-	if err := calibrate(clock, serverHLC); err != nil {
+	// Held to server_hlc with no tolerance: server_hlc may run up to the
+	// server's limit ahead of its wall clock (it has observed every stamp it
+	// stored), so a device within SkewTolerance of it can still be past the
+	// limit; a physical time at or below server_hlc is always accepted.
+	if err := calibrateWithin(clock, serverHLC, 0); err != nil {
 		return nil, err
 	}
 	floor := crdt.Stamp{}
@@ -411,6 +415,11 @@ func revert(ctx context.Context, tx *sql.Tx, c protocol.Change) ([]string, error
 // calibrate corrects the offset of clock from the server's stamp in wire
 // form ("" is none) when they are more than SkewTolerance apart.
 func calibrate(clock *crdt.Clock, wire string) error {
+	return calibrateWithin(clock, wire, SkewTolerance)
+}
+
+// calibrateWithin is calibrate with the given tolerance.
+func calibrateWithin(clock *crdt.Clock, wire string, tolerance time.Duration) error {
 	if wire == "" || clock == nil {
 		return nil
 	}
@@ -418,7 +427,7 @@ func calibrate(clock *crdt.Clock, wire string) error {
 	if err != nil {
 		return fmt.Errorf("server stamp: %w", err)
 	}
-	clock.Calibrate(s, SkewTolerance)
+	clock.Calibrate(s, tolerance)
 	return nil
 }
 
