@@ -798,7 +798,11 @@ class ReplicaImpl implements Replica {
     entries: OutboxRec[], outbox: OutboxRec[], serverHlc: string | undefined, batchId: string,
   ): Promise<{ ops: StoreOp[]; restamped: Restamp[] }> {
     const clock = this.clock!;
-    this.calibrate(serverHlc);
+    // Held to server_hlc with no tolerance: server_hlc may run up to the
+    // server's limit ahead of its wall clock (it has observed every stamp it
+    // stored), so a device within SKEW_TOLERANCE_MS of it can still be past
+    // the limit; a physical time at or below server_hlc is always accepted.
+    this.calibrate(serverHlc, 0);
     let floor: Stamp = serverHlc ? parseStamp(serverHlc) : ZERO_STAMP;
     const pending = new Set(outbox.map((o) => fkey(o.c, o.id, o.f) + "\u0000" + o.h));
     for (const [k, v] of await this.store.scan("fields")) {
@@ -817,9 +821,9 @@ class ReplicaImpl implements Replica {
   }
 
   /** calibrate corrects the clock's offset from server_hlc when they are more than SKEW_TOLERANCE_MS apart. */
-  private calibrate(wire: string | undefined): void {
+  private calibrate(wire: string | undefined, toleranceMs = SKEW_TOLERANCE_MS): void {
     if (!wire || !this.clock) return;
-    this.clock.calibrate(parseStamp(wire), SKEW_TOLERANCE_MS);
+    this.clock.calibrate(parseStamp(wire), toleranceMs);
   }
 
   // ---- pull ----

@@ -124,3 +124,20 @@ test("a server whose own clock ran ahead and went back: writes stay queued, not 
   assert.equal(server.get("families", FAM).label, "b");
   await assertSameAsServer(r, server);
 });
+
+test("a server_hlc that runs ahead of the server's wall clock: a device past the limit but within a minute of it is held to it and its write arrives in one push", async () => {
+  const server = world();
+  const { r, ahead } = await device(server);
+  await r.login("coach1.kempen.demo", "pw", "test");
+  await r.sync();
+  // Another device's stamp 4 min 30 s ahead was accepted: the server's clock follows it.
+  server.hlc = `${String(server.wall + 4.5 * MIN).padStart(13, "0")}-0000-other-device`;
+  ahead.ms = 5 * MIN + 20_000; // past the limit, within a minute of server_hlc
+  await r.pull(); // no offset learned: within the usual tolerance
+  await r.write("families", FAM, "label", "Gezin Claes");
+  const res = await r.push();
+  assert.deepEqual(res.rejected, []);
+  assert.equal(res.applied, 1, JSON.stringify(res));
+  assert.equal(server.get("families", FAM).label, "Gezin Claes");
+  assert.ok((await r.status()).clockOffsetMs > 0, "the device learned an offset from the refusal");
+});
