@@ -206,6 +206,13 @@ func (r *Replica) reofferMismatched(ctx context.Context, mism []string) (int, er
 	if dev == "" {
 		return 0, errNotLoggedIn
 	}
+	if len(mism) == 0 {
+		// The common case, without taking the write lock.
+		prev, err := getMeta(ctx, r.db.Reader, metaReoffScopes)
+		if err != nil || prev == "" {
+			return 0, err
+		}
+	}
 	var n int
 	err := r.tx(ctx, func(tx *sql.Tx) error {
 		n = 0
