@@ -20,8 +20,11 @@
 //   - row_scopes: the scopes of every row; scope_sums: per scope, the XOR of
 //     crdt.FieldSum over its winners ("region:<name>" covers every row) and
 //     its head, the last seq that changed a winner of the scope or added a
-//     row to it. A pull walks the log after its cursor only when a held
-//     scope's head is past it, so an empty poll reads no log rows.
+//     row to it. A pull walks only the held scopes whose head is past its
+//     cursor, so an empty poll reads no log rows; and it walks them through
+//     their rows and fields rather than the log when the log written since
+//     the cursor is longer (a busy region), so a poll costs what changed in
+//     her scopes, not what everyone pushed.
 //   - batches: the first response to every (device, batch) for replays.
 //   - family_access / former_access: who holds a family, derived from its
 //     trajectories in the transaction that changes them; who lost it.

@@ -228,13 +228,13 @@ type pulled struct {
 // the pending scopes in key order after K. more is false when both are done.
 func (r *Region) page(ctx context.Context, tx *sql.Tx, c *cursor, top int64, limit int) ([]pulled, bool, error) {
 	n := limit + sameSeqMargin
-	held, err := r.walk(ctx, tx, c.H, c.S, nil, n)
+	held, err := r.walk(ctx, tx, c.H, c.S, top, nil, n)
 	if err != nil {
 		return nil, false, err
 	}
 	var behind []pulled
 	if len(c.P) > 0 && c.K != nil {
-		if behind, err = r.walk(ctx, tx, c.P, c.F, c.K, n); err != nil {
+		if behind, err = r.walk(ctx, tx, c.P, c.F, top, c.K, n); err != nil {
 			return nil, false, err
 		}
 	}
@@ -277,7 +277,7 @@ func (r *Region) page(ctx context.Context, tx *sql.Tx, c *cursor, top int64, lim
 // walk reads the current winners logged after seq of the rows of scopes, in
 // seq order, at most n; with upTo (a fill key), only those at or before it:
 // the fill delivers the others.
-func (r *Region) walk(ctx context.Context, tx *sql.Tx, scopes []string, after int64, upTo []string, n int) ([]pulled, error) {
+func (r *Region) walk(ctx context.Context, tx *sql.Tx, scopes []string, after, top int64, upTo []string, n int) ([]pulled, error) {
 	if len(scopes) == 0 {
 		return nil, nil
 	}
@@ -290,31 +290,80 @@ func (r *Region) walk(ctx context.Context, tx *sql.Tx, scopes []string, after in
 			WHERE l.seq > ?1 AND f.seq = l.seq AND (?3, l.collection, l.id, l.field) <= (?4, ?5, ?6, ?7)
 			ORDER BY l.seq LIMIT ?2`, after, n, r.regionScope, upTo[0], upTo[1], upTo[2], upTo[3])
 	}
-	// The heads of the scopes say whether anything of theirs was written
-	// after the cursor; an empty poll stops here instead of scanning the log
-	// written since, in everyone's scopes.
-	var head int64
-	if err := tx.QueryRowContext(ctx, qScopesHead, jsonStrings(scopes)).Scan(&head); err != nil {
-		return nil, fmt.Errorf("read scope heads: %w", err)
+	// The heads of the scopes say which of them were written after the
+	// cursor; an empty poll stops here instead of scanning the log written
+	// since, in everyone's scopes.
+	changed, rows, err := changedScopes(ctx, tx, scopes, after)
+	if err != nil {
+		return nil, err
 	}
-	if head <= after {
+	if len(changed) == 0 {
 		return nil, nil
 	}
 	r.walks.Add(1)
-	const walk = `SELECT l.collection, l.id, l.field, l.value, l.hlc, l.seq, r.scope
+	// Two ways to the same rows: the log after the cursor, in everyone's
+	// scopes (its cost: the rows logged since), or the changed scopes' rows
+	// and their fields (about ten a row). Busy regions make the first long.
+	byScope := walkByScope(top-after, rows)
+	if byScope {
+		r.scopeWalks.Add(1)
+	}
+	walk, order := qWalkLog, ` ORDER BY l.seq LIMIT ?3`
+	if byScope {
+		walk, order = qWalkScopes, ` ORDER BY f.seq LIMIT ?3`
+	}
+	if upTo == nil {
+		return r.readRows(ctx, tx, walk+order, after, jsonStrings(changed), n)
+	}
+	return r.readRows(ctx, tx, walk+` AND (r.scope, r.collection, r.id, f.field) <= (?4, ?5, ?6, ?7)`+order,
+		after, jsonStrings(changed), n, upTo[0], upTo[1], upTo[2], upTo[3])
+}
+
+// The walk's two statements: the same rows (the winners logged after ?1 of
+// the rows of the scopes in the JSON array ?2, with the scope), from the
+// log's end, or from the scopes' rows.
+const (
+	qWalkLog = `SELECT l.collection, l.id, l.field, l.value, l.hlc, l.seq, r.scope
 		FROM change_log l
 		CROSS JOIN fields f ON f.collection = l.collection AND f.id = l.id AND f.field = l.field
 		CROSS JOIN row_scopes r ON r.collection = l.collection AND r.id = l.id
 		WHERE l.seq > ?1 AND f.seq = l.seq AND r.scope IN (SELECT value FROM json_each(?2))`
-	if upTo == nil {
-		return r.readRows(ctx, tx, walk+` ORDER BY l.seq LIMIT ?3`, after, jsonStrings(scopes), n)
-	}
-	return r.readRows(ctx, tx, walk+` AND (r.scope, l.collection, l.id, l.field) <= (?4, ?5, ?6, ?7)
-		ORDER BY l.seq LIMIT ?3`, after, jsonStrings(scopes), n, upTo[0], upTo[1], upTo[2], upTo[3])
-}
+	qWalkScopes = `SELECT f.collection, f.id, f.field, l.value, l.hlc, l.seq, r.scope
+		FROM json_each(?2) j
+		CROSS JOIN row_scopes r INDEXED BY row_scopes_scope ON r.scope = j.value
+		CROSS JOIN fields f ON f.collection = r.collection AND f.id = r.id
+		CROSS JOIN change_log l ON l.seq = f.seq
+		WHERE f.seq > ?1`
+)
 
-// qScopesHead is the highest head of the scopes named in a JSON array.
-const qScopesHead = `SELECT coalesce(max(s.head), 0) FROM json_each(?) j CROSS JOIN scope_sums s ON s.scope = j.value`
+// fieldsPerRow is the walk's estimate of the fields of a row.
+const fieldsPerRow = 10
+
+// walkByScope chooses the walk over the changed scopes' rows when that
+// reads fewer rows than the log written since the cursor.
+var walkByScope = func(logged, scopeRows int64) bool { return scopeRows*fieldsPerRow < logged }
+
+// changedScopes returns the scopes of scopes whose head is after seq, and
+// how many rows they hold.
+func changedScopes(ctx context.Context, tx *sql.Tx, scopes []string, after int64) ([]string, int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT s.scope, (SELECT count(*) FROM row_scopes r WHERE r.scope = s.scope)
+		FROM json_each(?) j CROSS JOIN scope_sums s ON s.scope = j.value WHERE s.head > ?`, jsonStrings(scopes), after)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read scope heads: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	var total int64
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, 0, fmt.Errorf("read scope heads: %w", err)
+		}
+		out, total = append(out, s), total+n
+	}
+	return out, total, rows.Err()
+}
 
 // Statements of the fill: the winners of one scope (or, for the region
 // scope, of every row) after a key (collection, id, field), in key order.

@@ -49,7 +49,8 @@ type Region struct {
 	mu    sync.Mutex // held across every write transaction and its OnCommit
 	stmts map[string]*sql.Stmt
 
-	walks atomic.Int64 // pulls that read the log for held scopes (the scope heads did not stop them)
+	walks      atomic.Int64 // walks that read rows for held scopes (the scope heads did not stop them)
+	scopeWalks atomic.Int64 // of those, walks over the changed scopes' rows instead of the log
 }
 
 func openRegion(ctx context.Context, path, name string, opts Options) (*Region, error) {
