@@ -35,12 +35,21 @@ type realServer struct {
 	stores *store.Stores
 	auth   *auth.Service
 	region *store.Region
+	close  func() // idempotent
 }
 
 func startRealServer(t *testing.T) *realServer {
 	t.Helper()
+	s := startRealServerAt(t, t.TempDir())
+	t.Cleanup(s.close)
+	return s
+}
+
+// startRealServerAt runs a server on the databases in dir (created when
+// missing); the caller closes it.
+func startRealServerAt(t *testing.T, dir string) *realServer {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	clock := crdt.NewClock("server", nil)
 	stores, err := store.Open(ctx, dir, []string{"kempen"}, store.Options{Clock: clock})
 	if err != nil {
@@ -61,14 +70,17 @@ func startRealServer(t *testing.T) *realServer {
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		srv.Close(context.Background())
-		au.Close()
-		aud.Close()
-		stores.Close()
-	})
+	var once sync.Once
+	closeAll := func() {
+		once.Do(func() {
+			srv.Close(context.Background())
+			au.Close()
+			aud.Close()
+			stores.Close()
+		})
+	}
 	region, _ := stores.Region("kempen")
-	return &realServer{now: now, url: srv.URL(), stores: stores, auth: au, region: region}
+	return &realServer{now: now, url: srv.URL(), stores: stores, auth: au, region: region, close: closeAll}
 }
 
 func (s *realServer) addCoach(t *testing.T, name string) auth.User {
