@@ -55,6 +55,11 @@ type Restamp struct {
 // under the server's 5-minute limit on stamps ahead of its clock.
 const SkewTolerance = time.Minute
 
+// RestampTolerance is the tolerance of the calibration after a clock_skew
+// refusal: enough to ignore the answer's time on the wire, so that a wall
+// clock put right is not held back by a few milliseconds.
+const RestampTolerance = 500 * time.Millisecond
+
 // batch is a batch formed from the outbox and persisted under its id.
 type batch struct {
 	id      string
@@ -345,11 +350,12 @@ func skew(ctx context.Context, tx *sql.Tx, clock *crdt.Clock, serverHLC string, 
 	if clock == nil {
 		return nil, nil
 	}
-	// Held to server_hlc with no tolerance: server_hlc may run up to the
-	// server's limit ahead of its wall clock (it has observed every stamp it
-	// stored), so a device within SkewTolerance of it can still be past the
-	// limit; a physical time at or below server_hlc is always accepted.
-	if err := calibrateWithin(clock, serverHLC, 0); err != nil {
+	// Held to server_hlc within RestampTolerance only: server_hlc may run up
+	// to the server's limit ahead of its wall clock (it has observed every
+	// stamp it stored), so a device within SkewTolerance of it can still be
+	// past the limit; a physical time at or below server_hlc is always
+	// accepted.
+	if err := calibrateWithin(clock, serverHLC, RestampTolerance); err != nil {
 		return nil, err
 	}
 	floor := crdt.Stamp{}

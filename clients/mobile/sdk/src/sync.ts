@@ -23,6 +23,8 @@ const MAX_PAGES = 1_000_000;
  * under the server's 5-minute limit on stamps ahead of its clock.
  */
 export const SKEW_TOLERANCE_MS = 60_000;
+/** RESTAMP_TOLERANCE_MS is the tolerance of the calibration after a clock_skew refusal: the answer's time on the wire. */
+export const RESTAMP_TOLERANCE_MS = 500;
 
 
 // Built-in scope rules (docs/protocol.md "Scopes"), used when no schema was fetched yet.
@@ -798,11 +800,12 @@ class ReplicaImpl implements Replica {
     entries: OutboxRec[], outbox: OutboxRec[], serverHlc: string | undefined, batchId: string,
   ): Promise<{ ops: StoreOp[]; restamped: Restamp[] }> {
     const clock = this.clock!;
-    // Held to server_hlc with no tolerance: server_hlc may run up to the
-    // server's limit ahead of its wall clock (it has observed every stamp it
-    // stored), so a device within SKEW_TOLERANCE_MS of it can still be past
-    // the limit; a physical time at or below server_hlc is always accepted.
-    this.calibrate(serverHlc, 0);
+    // Held to server_hlc within RESTAMP_TOLERANCE_MS only (the answer's time
+    // on the wire): server_hlc may run up to the server's limit ahead of its
+    // wall clock (it has observed every stamp it stored), so a device within
+    // SKEW_TOLERANCE_MS of it can still be past the limit; a physical time at
+    // or below server_hlc is always accepted.
+    this.calibrate(serverHlc, RESTAMP_TOLERANCE_MS);
     let floor: Stamp = serverHlc ? parseStamp(serverHlc) : ZERO_STAMP;
     const pending = new Set(outbox.map((o) => fkey(o.c, o.id, o.f) + "\u0000" + o.h));
     for (const [k, v] of await this.store.scan("fields")) {
