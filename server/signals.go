@@ -221,13 +221,15 @@ func (s *Server) coachSignals(coach, region string) []protocol.Signal {
 	if s.cfg.View == nil {
 		return nil
 	}
-	sums, _ := s.cfg.View.Cases(view.Filter{Region: region, Coach: coach})
+	// Peek: a poll must not wait behind other devices' pushes being applied
+	// to the model; signals of a commit still queued come with the next pull.
+	sums, _ := s.cfg.View.PeekCases(view.Filter{Region: region, Coach: coach})
 	var out []protocol.Signal
 	for i := range sums {
 		if len(sums[i].Signals) == 0 {
 			continue
 		}
-		cs, ok := s.cfg.View.Case(sums[i].FamilyID)
+		cs, ok := s.cfg.View.PeekCase(sums[i].FamilyID)
 		if !ok || cs.Region() != region || !slices.Contains(cs.Coaches, coach) {
 			continue
 		}

@@ -103,7 +103,7 @@ func newWorkflowStack(tb testing.TB, logs io.Writer, now *func() time.Time) *wor
 	st.stores, err = store.Open(ctx, tb.TempDir(), []string{"kempen", "maasland"}, store.Options{Clock: st.clock,
 		OnCommit: func(c store.Commit) {
 			if model != nil {
-				model.Apply(c)
+				model.Enqueue(c) // as samenplan serve wires it: reads wait for it, writers do not
 			}
 		}})
 	if err != nil {
@@ -136,6 +136,13 @@ func newWorkflowStack(tb testing.TB, logs io.Writer, now *func() time.Time) *wor
 		tb.Fatal(err)
 	}
 	st.model = model
+	applierCtx, stopApplier := context.WithCancel(context.Background())
+	applierDone := make(chan struct{})
+	go func() {
+		defer close(applierDone)
+		model.RunApplier(applierCtx)
+	}()
+	tb.Cleanup(func() { stopApplier(); <-applierDone })
 	st.srv = New(Config{Addr: "127.0.0.1:0", Logger: logger, Stores: st.stores, Auth: st.auth, Audit: st.audit, Clock: st.clock,
 		BodyLimit: 4 << 20, Rules: st.registry, View: model, Now: clock})
 	if err := st.srv.Open(); err != nil {
@@ -152,6 +159,7 @@ func newWorkflowStack(tb testing.TB, logs io.Writer, now *func() time.Time) *wor
 // setNow moves the server's and the model's clock and refreshes the model.
 func (we *workflowEnv) setNow(t time.Time) {
 	we.t.Helper()
+	we.model.Settle() // the applier reads the clock while it applies
 	we.now = func() time.Time { return t.In(brussels()) }
 	if err := we.model.Refresh(context.Background()); err != nil {
 		we.t.Fatal(err)

@@ -69,9 +69,11 @@ type App struct {
 	// directory until Close.
 	Rules *rules.Registry
 	// View is the read model of consolidated cases.
-	View      *view.Model
-	stopRules context.CancelFunc
-	rulesDone chan error
+	View        *view.Model
+	stopRules   context.CancelFunc
+	rulesDone   chan error
+	stopApplier context.CancelFunc
+	applierDone chan struct{}
 }
 
 // OpenApp opens every database and builds the server; it does not listen.
@@ -84,11 +86,13 @@ func OpenApp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) (*App, e
 		return nil, err
 	}
 	a := &App{Config: cfg, Logger: logger, Clock: crdt.NewClock("server", nil)}
-	// The read model follows every commit; it is built below, before the
-	// server serves or the demo is seeded, so a nil model here sees nothing.
+	// The read model follows every commit through its queue (the writer
+	// does not wait for it; reads do, server/view/queue.go); it is built
+	// below, before the server serves or the demo is seeded, so a nil model
+	// here sees nothing.
 	onCommit := func(c store.Commit) {
 		if a.View != nil {
-			a.View.Apply(c)
+			a.View.Enqueue(c)
 		}
 	}
 	a.Stores, err = store.Open(ctx, cfg.Data, regions, store.Options{Clock: a.Clock, OnCommit: onCommit})
@@ -135,6 +139,12 @@ func OpenApp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) (*App, e
 		return nil, fmt.Errorf("build read model: %w", err)
 	}
 	a.View = model
+	applierCtx, stopApplier := context.WithCancel(context.Background())
+	a.stopApplier, a.applierDone = stopApplier, make(chan struct{})
+	go func() {
+		defer close(a.applierDone)
+		model.RunApplier(applierCtx)
+	}()
 	go model.RunDaily(watchCtx, func(err error) { logger.Error("daily refresh of the read model", "err", err) })
 	go followRuleVersions(watchCtx, a.Rules, model)
 	a.Server = server.New(server.Config{
@@ -162,6 +172,11 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	if a.Server != nil {
 		keep(a.Server.Close(ctx))
+	}
+	if a.stopApplier != nil { // after the server: every commit it made is applied
+		a.stopApplier()
+		<-a.applierDone
+		a.stopApplier = nil
 	}
 	if a.stopRules != nil {
 		a.stopRules()

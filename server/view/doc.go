@@ -18,11 +18,12 @@
 //
 //	var model *view.Model
 //	stores, err := store.Open(ctx, dir, regions, store.Options{
-//		OnCommit: func(c store.Commit) { model.Apply(c) },
+//		OnCommit: func(c store.Commit) { model.Enqueue(c) }, // or model.Apply(c), in the writer
 //	})
 //	model = view.New(stores, registry, func() time.Time { return time.Now().In(brussels) })
 //	model.SetLogger(logger)
 //	if err := model.Build(ctx); err != nil { ... }   // before serving
+//	go model.RunApplier(ctx)                         // applies what Enqueue queued (queue.go)
 //	go model.RunDaily(ctx, logError)                 // a new day: ages, waiting days, signals
 //
 // When the registry activates a region's new rules, call RulesChanged(region)
@@ -31,9 +32,10 @@
 // quarantine decision, call SyncCounts(ctx, region): the store's commits do
 // not report conflicts or quarantine.
 //
-// Apply runs inside the store's write lock: it must stay fast (a contact
-// costs about 0.2 ms with 10,000 families) and never calls back into the
-// store. A whole-region re-evaluation (new rules, a new day) costs about
+// Apply, when wired directly, runs inside the store's write lock; through
+// Enqueue it runs on the applier and on reads (queue.go). Either way it
+// never calls back into the store (a contact costs about 0.2 ms with 10,000
+// families). A whole-region re-evaluation (new rules, a new day) costs about
 // 75 ms there.
 //
 // Queries read one memdb snapshot each and do not check access: Case and

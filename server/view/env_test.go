@@ -51,6 +51,7 @@ type fixture struct {
 	clock   *clock
 	model   *Model
 	hook    atomic.Pointer[Model]
+	queued  atomic.Bool // the hook enqueues (serve's wiring) instead of applying
 	commits []store.Commit
 	mu      sync.Mutex
 }
@@ -67,7 +68,11 @@ func newFixture(t testing.TB) *fixture {
 		f.commits = append(f.commits, c)
 		f.mu.Unlock()
 		if m := f.hook.Load(); m != nil {
-			m.Apply(c)
+			if f.queued.Load() {
+				m.Enqueue(c)
+			} else {
+				m.Apply(c)
+			}
 		}
 	}})
 	if err != nil {

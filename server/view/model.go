@@ -38,6 +38,7 @@ type Model struct {
 	regions map[string]*regionState
 	events  fanout
 	log     *slog.Logger
+	q       applyQueue // commits waiting for Apply (queue.go)
 }
 
 // RegionInfo says how far the model is with a region.

@@ -19,6 +19,15 @@ import (
 // Case returns a family's consolidated case, or false when the model has no
 // such family (or it is deleted). It does not check access.
 func (m *Model) Case(id string) (*Case, bool) {
+	m.settle()
+	return m.PeekCase(id)
+}
+
+// PeekCase is Case without waiting for the commits queued for the model
+// (queue.go): what it answers may lag the latest writes. For answers that
+// must not wait behind other writers' updates, as the signals a device's
+// pull carries (the next pull brings what this one missed).
+func (m *Model) PeekCase(id string) (*Case, bool) {
 	o, err := m.db.Txn(false).First(tCases, iID, id)
 	if err != nil || o == nil {
 		return nil, false
@@ -47,6 +56,12 @@ type Filter struct {
 // many match in all. Every index it reads is in label order, so only the
 // page is materialised.
 func (m *Model) Cases(f Filter) ([]CaseSummary, int) {
+	m.settle()
+	return m.PeekCases(f)
+}
+
+// PeekCases is Cases without waiting for the queued commits (see PeekCase).
+func (m *Model) PeekCases(f Filter) ([]CaseSummary, int) {
 	txn := m.db.Txn(false)
 	var (
 		it  memdb.ResultIterator
@@ -158,6 +173,7 @@ func hasCoach(c *Case, id string) bool {
 
 // Referral returns a referral, or false.
 func (m *Model) Referral(id string) (*Referral, bool) {
+	m.settle()
 	o, err := m.db.Txn(false).First(tReferrals, iID, id)
 	if err != nil || o == nil {
 		return nil, false
@@ -168,6 +184,7 @@ func (m *Model) Referral(id string) (*Referral, bool) {
 // Referrals returns the region's referrals with status ("" for all; "open"
 // includes referrals without a status), oldest received first.
 func (m *Model) Referrals(region, status string) []*Referral {
+	m.settle()
 	return referrals(m.db.Txn(false), region, status)
 }
 
@@ -201,6 +218,7 @@ func referrals(txn *memdb.Txn, region, status string) []*Referral {
 // family's members (ages as the model computed them) and the year's counts
 // — what a dry-run decides again with candidate rules.
 func (m *Model) IntakeInputs(region string, today rules.Date) []rules.IntakeInput {
+	m.settle()
 	txn := m.db.Txn(false)
 	year := yearCounts(txn, region, today.Time().Year())
 	refs := referrals(txn, region, "open")
@@ -221,6 +239,7 @@ func (m *Model) IntakeInputs(region string, today rules.Date) []rules.IntakeInpu
 // intake board: eligible first, then by priority (highest first), then by
 // received_on (oldest first). Without active rules they rank by received_on.
 func (m *Model) OpenReferrals(region string) []*Referral {
+	m.settle()
 	return openReferrals(m.db.Txn(false), region)
 }
 
@@ -247,6 +266,7 @@ func openReferrals(txn *memdb.Txn, region string) []*Referral {
 // Consults returns the region's consults at or after from and before to (a
 // zero bound is open), oldest first.
 func (m *Model) Consults(region string, from, to time.Time) []*Consult {
+	m.settle()
 	lo := ""
 	if !from.IsZero() {
 		lo = from.UTC().Format(atLayout)
@@ -273,6 +293,7 @@ func (m *Model) Consults(region string, from, to time.Time) []*Consult {
 // active or paused) she holds as lead or co-coach: the active_families of
 // the capacity rules.
 func (m *Model) CoachLoad(region string) map[string]int {
+	m.settle()
 	return coachLoad(m.db.Txn(false), region)
 }
 
@@ -292,6 +313,7 @@ func coachLoad(txn *memdb.Txn, region string) map[string]int {
 // YearCounts counts the region's trajectories started in year (closed ones
 // included, deleted ones not): the year.* of the rules.
 func (m *Model) YearCounts(region string, year int) rules.YearCountFacts {
+	m.settle()
 	return yearCounts(m.db.Txn(false), region, year)
 }
 
@@ -315,6 +337,7 @@ func rankOf(sev string) int {
 // Signals returns the region's fired signals, most severe first, then by
 // family and subject. The signals are shared and must not be modified.
 func (m *Model) Signals(region string) []*Signal {
+	m.settle()
 	it, err := m.db.Txn(false).Get(tSignals, iRegion+"_prefix", region)
 	if err != nil {
 		return nil
@@ -329,6 +352,7 @@ func (m *Model) Signals(region string) []*Signal {
 // Info says how far the model is with a region, or false when it has never
 // seen it.
 func (m *Model) Info(region string) (RegionInfo, bool) {
+	m.settle()
 	return info(m.db.Txn(false), region)
 }
 
@@ -356,6 +380,7 @@ type Board struct {
 
 // Board returns the region's intake board for year, from one snapshot.
 func (m *Model) Board(region string, year int) Board {
+	m.settle()
 	txn := m.db.Txn(false)
 	in, _ := info(txn, region)
 	return Board{Referrals: openReferrals(txn, region), Load: coachLoad(txn, region),
@@ -365,6 +390,7 @@ func (m *Model) Board(region string, year int) Board {
 // All returns every case of the region in label order, from one snapshot:
 // for reports. The cases are shared and must not be modified.
 func (m *Model) All(region string) []*Case {
+	m.settle()
 	it, err := m.db.Txn(false).Get(tCases, iRegion+"_prefix", region)
 	if err != nil {
 		return nil
