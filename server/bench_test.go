@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,11 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/samenplan/samenplan/internal/loadtest"
 	"github.com/samenplan/samenplan/server/audit"
 	"github.com/samenplan/samenplan/server/auth"
 	"github.com/samenplan/samenplan/sync/crdt"
@@ -41,7 +40,7 @@ type benchEnv struct {
 	auth   *auth.Service
 	region *store.Region
 	url    string
-	timer  *serverTimer
+	timer  *loadtest.Timer
 	http   *http.Client
 	users  map[string]auth.User
 }
@@ -65,7 +64,7 @@ func newBenchEnv(b *testing.B, usernames ...string) *benchEnv {
 		b.Fatal(err)
 	}
 	srv := New(Config{Addr: "127.0.0.1:0", Logger: logger, Stores: stores, Auth: au, Audit: aud, Clock: clock})
-	timer := &serverTimer{next: srv.Handler()}
+	timer := &loadtest.Timer{Next: srv.Handler()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -97,35 +96,6 @@ func newBenchEnv(b *testing.B, usernames ...string) *benchEnv {
 		e.users[name] = u
 	}
 	return e
-}
-
-// serverTimer records how long the server spends on each sync request,
-// from the request line read to the last byte of the answer handed to the
-// socket.
-type serverTimer struct {
-	next http.Handler
-	mu   sync.Mutex
-	durs []time.Duration
-}
-
-func (s *serverTimer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	s.next.ServeHTTP(w, r)
-	if strings.HasPrefix(r.URL.Path, "/v1/sync/") {
-		d := time.Since(start)
-		s.mu.Lock()
-		s.durs = append(s.durs, d)
-		s.mu.Unlock()
-	}
-}
-
-// take returns and forgets the durations recorded so far.
-func (s *serverTimer) take() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.durs
-	s.durs = nil
-	return d
 }
 
 func sum(ds []time.Duration) time.Duration {
@@ -167,7 +137,7 @@ func (e *benchEnv) family(coach string, contacts int) string {
 	}
 	for done := 0; done < contacts; done += 125 {
 		var ws []store.FieldWrite
-		for _, c := range contactRows(nil, traj, e.users[coach].ID, min(125, contacts-done)) {
+		for _, c := range loadtest.Contacts(nil, traj, e.users[coach].ID, min(125, contacts-done)) {
 			ws = append(ws, store.FieldWrite{Collection: c.Collection, ID: c.ID, Field: c.Field, Value: c.Value})
 		}
 		if _, err := e.region.ServerWrite(context.Background(), store.Actor{Role: store.RoleServer}, ws); err != nil {
@@ -175,32 +145,6 @@ func (e *benchEnv) family(coach string, contacts int) string {
 		}
 	}
 	return traj
-}
-
-var benchNote = strings.Repeat("Huisbezoek: gesprek met moeder over de week, afspraken rond school. ", 3)
-
-// contactRows returns n new contacts × 8 fields on trajectory traj, each
-// change stamped by clock (nil: no stamp).
-func contactRows(clock *crdt.Clock, traj, coachID string, n int) []protocol.Change {
-	out := make([]protocol.Change, 0, n*8)
-	for i := 0; i < n; i++ {
-		id := newUUID()
-		for _, f := range [...]struct {
-			name  string
-			value any
-		}{
-			{"trajectory_id", traj}, {"coach_id", coachID}, {"occurred_at", "2026-03-02T10:00:00+01:00"},
-			{"mode", "home_visit"}, {"minutes", 60}, {"participants", []string{"moeder", "zoon"}},
-			{"note", benchNote}, {"follow_up", "Volgende week bellen."},
-		} {
-			c := protocol.Change{Collection: "contacts", ID: id, Field: f.name, Value: jsonValue(f.value)}
-			if clock != nil {
-				c.HLC = clock.Now().String()
-			}
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // benchClient is one logged-in device speaking JSON over HTTP.
@@ -258,7 +202,7 @@ const batchRows = 125 // × 8 fields = 1,000 changes per push
 type httpPusher struct {
 	c       *benchClient
 	batches [][]protocol.Change
-	timer   *serverTimer
+	timer   *loadtest.Timer
 }
 
 func newHTTPPusher(b *testing.B) *httpPusher {
@@ -267,9 +211,9 @@ func newHTTPPusher(b *testing.B) *httpPusher {
 	c := e.login("coach.a")
 	p := &httpPusher{c: c, batches: make([][]protocol.Change, b.N), timer: e.timer}
 	for i := range p.batches {
-		p.batches[i] = contactRows(c.clock, traj, c.userID, batchRows)
+		p.batches[i] = loadtest.Contacts(c.clock, traj, c.userID, batchRows)
 	}
-	e.timer.take()
+	e.timer.Take()
 	return p
 }
 
@@ -285,52 +229,30 @@ func (p *httpPusher) push(b *testing.B, i int) {
 	}
 }
 
-// bareUpserter is the yardstick: the same rows upserted into a plain table
-// (same DSN settings, store.OpenDB), one prepared statement, one
-// transaction per batch.
+// bareUpserter is the yardstick (loadtest.BareUpserter) with its b.N
+// batches made before the timer starts.
 type bareUpserter struct {
-	db      *store.DB
-	stmt    *sql.Stmt
+	*loadtest.BareUpserter
 	batches [][]protocol.Change
 }
 
 func newBareUpserter(b *testing.B) *bareUpserter {
-	db, err := store.OpenDB(filepath.Join(b.TempDir(), "bare.db"))
+	bu, err := loadtest.OpenBareUpserter(filepath.Join(b.TempDir(), "bare.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { db.Close() })
-	if _, err := db.Writer.Exec(`CREATE TABLE bare (collection TEXT NOT NULL, id TEXT NOT NULL, field TEXT NOT NULL,
-		value TEXT NOT NULL, hlc TEXT NOT NULL, PRIMARY KEY (collection, id, field)) WITHOUT ROWID`); err != nil {
-		b.Fatal(err)
-	}
-	stmt, err := db.Writer.Prepare(`INSERT INTO bare (collection, id, field, value, hlc) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (collection, id, field) DO UPDATE SET value = excluded.value, hlc = excluded.hlc`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stmt.Close() })
-	u := &bareUpserter{db: db, stmt: stmt, batches: make([][]protocol.Change, b.N)}
+	b.Cleanup(func() { bu.Close() })
+	u := &bareUpserter{BareUpserter: bu, batches: make([][]protocol.Change, b.N)}
 	clock := crdt.NewClock(newUUID(), nil)
 	traj, coachID := newUUID(), newUUID()
 	for i := range u.batches {
-		u.batches[i] = contactRows(clock, traj, coachID, batchRows)
+		u.batches[i] = loadtest.Contacts(clock, traj, coachID, batchRows)
 	}
 	return u
 }
 
 func (u *bareUpserter) upsert(b *testing.B, i int) {
-	tx, err := u.db.Writer.Begin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	st := tx.Stmt(u.stmt)
-	for _, c := range u.batches[i] {
-		if _, err := st.Exec(c.Collection, c.ID, c.Field, string(c.Value), c.HLC); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+	if err := u.Upsert(u.batches[i]); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -354,7 +276,7 @@ func BenchmarkPushVsBare(b *testing.B) {
 		b.StopTimer()
 		rates["PushHTTP"] = float64(b.N*batchRows*8) / b.Elapsed().Seconds()
 		b.ReportMetric(rates["PushHTTP"], "fields/s")
-		b.ReportMetric(float64(sum(p.timer.take()).Microseconds())/1000/float64(b.N), "server-ms/op")
+		b.ReportMetric(float64(sum(p.timer.Take()).Microseconds())/1000/float64(b.N), "server-ms/op")
 	})
 	b.Run("RegionPush", func(b *testing.B) {
 		e := newBenchEnv(b, "coach.a")
@@ -363,7 +285,7 @@ func BenchmarkPushVsBare(b *testing.B) {
 		a := store.Actor{UserID: c.userID, DeviceID: c.device, Role: store.RoleCoach}
 		batches := make([][]protocol.Change, b.N)
 		for i := range batches {
-			batches[i] = contactRows(c.clock, traj, c.userID, batchRows)
+			batches[i] = loadtest.Contacts(c.clock, traj, c.userID, batchRows)
 		}
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -399,13 +321,13 @@ func BenchmarkPushVsBare(b *testing.B) {
 			inHTTP, inBare = inHTTP+t1.Sub(t0), inBare+time.Since(t1)
 		}
 		b.StopTimer()
-		inServer := sum(p.timer.take())
+		inServer := sum(p.timer.Take())
 		fields := float64(b.N * batchRows * 8)
 		b.ReportMetric(fields/inHTTP.Seconds(), "http-fields/s")
 		b.ReportMetric(fields/inBare.Seconds(), "bare-fields/s")
 		// ratio is the client's view: its JSON encoding, loopback and the
 		// answer's decoding included. server-ratio counts only the server's
-		// time on the pushes (serverTimer), as the bare upsert is all server.
+		// time on the pushes (loadtest.Timer), as the bare upsert is all server.
 		b.ReportMetric(inBare.Seconds()/inHTTP.Seconds(), "ratio")
 		b.ReportMetric(inBare.Seconds()/inServer.Seconds(), "server-ratio")
 	})
@@ -452,7 +374,7 @@ func BenchmarkPullCaseload(b *testing.B) {
 			want := e.caseload("coach.a")
 			e.caseload("coach.b") // another coach's families, not pulled
 			c := e.login("coach.a")
-			e.timer.take()
+			e.timer.Take()
 			b.ResetTimer()
 			var pages int
 			for i := 0; i < b.N; i++ {
@@ -466,7 +388,7 @@ func BenchmarkPullCaseload(b *testing.B) {
 				pages = p
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(sum(e.timer.take()).Microseconds())/1000/float64(b.N), "server-ms/op")
+			b.ReportMetric(float64(sum(e.timer.Take()).Microseconds())/1000/float64(b.N), "server-ms/op")
 			b.ReportMetric(float64(pages), "pages/op")
 			b.ReportMetric(float64(want), "fields/op")
 		})
@@ -488,7 +410,7 @@ func BenchmarkPullEmpty(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		e.timer.take()
+		e.timer.Take()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			if _, n, _, err := c.pullAll(cursor, 0); err != nil || n != 0 {
@@ -496,7 +418,7 @@ func BenchmarkPullEmpty(b *testing.B) {
 			}
 		}
 		b.StopTimer()
-		reportQuantiles(b, e.timer.take())
+		reportQuantiles(b, e.timer.Take())
 	})
 	b.Run("devices=500", func(b *testing.B) {
 		var names []string
@@ -523,7 +445,7 @@ func BenchmarkPullEmpty(b *testing.B) {
 			devices[i] = device{c, cursor}
 		}
 		var next atomic.Int64
-		e.timer.take()
+		e.timer.Take()
 		b.ResetTimer()
 		b.SetParallelism(32) // 64 requests in flight on 2 cores
 		b.RunParallel(func(pb *testing.PB) {
@@ -537,7 +459,7 @@ func BenchmarkPullEmpty(b *testing.B) {
 		})
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pulls/s")
-		reportQuantiles(b, e.timer.take())
+		reportQuantiles(b, e.timer.Take())
 	})
 }
 

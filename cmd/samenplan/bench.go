@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/samenplan/samenplan/internal/loadtest"
 	"github.com/samenplan/samenplan/server/auth"
 	"github.com/samenplan/samenplan/sync/crdt"
 	"github.com/samenplan/samenplan/sync/protocol"
@@ -206,33 +206,6 @@ func (r BenchReport) Print(w io.Writer) {
 	tw.Flush()
 }
 
-// benchTimer records the server time of sync requests, like serverTimer in
-// server/bench_test.go.
-type benchTimer struct {
-	next http.Handler
-	mu   sync.Mutex
-	durs []time.Duration
-}
-
-func (s *benchTimer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	s.next.ServeHTTP(w, r)
-	if strings.HasPrefix(r.URL.Path, "/v1/sync/") {
-		d := time.Since(start)
-		s.mu.Lock()
-		s.durs = append(s.durs, d)
-		s.mu.Unlock()
-	}
-}
-
-func (s *benchTimer) take() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.durs
-	s.durs = nil
-	return d
-}
-
 const (
 	benchPassword  = "bench-password-not-secret"
 	benchBatchRows = 125 // × 8 fields = 1,000 changes per push, as in server/bench_test.go
@@ -259,7 +232,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 		return rep, fmt.Errorf("bench: no region %q", cfg.Region)
 	}
 	// Serve the app's handler on loopback, with the server-time wrapper.
-	timer := &benchTimer{next: app.Server.Handler()}
+	timer := &loadtest.Timer{Next: app.Server.Handler()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return rep, err
@@ -332,7 +305,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 	var pushed atomic.Int64
 	var mixedPulls atomic.Int64
 	var mixed atomic.Bool
-	timer.take() // the setup's pulls
+	timer.Take() // the setup's pulls
 	pollEnd := time.Now().Add(cfg.Duration / 4)
 	end := time.Now().Add(cfg.Duration)
 	var wg sync.WaitGroup
@@ -351,7 +324,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 				// other devices then pull.
 				if inMixed && cfg.WriteEvery > 0 && rnd.Int64N(int64(cfg.WriteEvery)) < int64(cfg.Poll) {
 					t0 := time.Now()
-					if err := d.push(benchContacts(d.clock, d.traj, d.userID, 1)); err != nil {
+					if err := d.push(loadtest.Contacts(d.clock, d.traj, d.userID, 1)); err != nil {
 						if errs.Add(1) == 1 {
 							fmt.Fprintln(progress, "contact push:", err)
 						}
@@ -381,7 +354,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 		}()
 	}
 	sleepCtx(ctx, time.Until(pollEnd))
-	rep.EmptyPullServer = quantilesOf(timer.take())
+	rep.EmptyPullServer = quantilesOf(timer.Take())
 	mixed.Store(true)
 	mixedStart := time.Now()
 	var pwg sync.WaitGroup
@@ -399,7 +372,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 			defer pwg.Done()
 			var mine []time.Duration
 			for ctx.Err() == nil && time.Now().Before(end) {
-				batch := benchContacts(d.clock, d.traj, d.userID, benchBatchRows)
+				batch := loadtest.Contacts(d.clock, d.traj, d.userID, benchBatchRows)
 				t0 := time.Now()
 				if err := d.push(batch); err != nil {
 					if errs.Add(1) == 1 {
@@ -418,7 +391,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 	pwg.Wait()
 	mixedDur := time.Since(mixedStart)
 	wg.Wait()
-	timer.take()
+	timer.Take()
 	rep.PushFields = int(pushed.Load())
 	rep.PushFieldsPerSec = float64(pushed.Load()) / mixedDur.Seconds()
 	rep.PullsPerSec = float64(mixedPulls.Load()) / mixedDur.Seconds()
@@ -431,7 +404,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 
 	// 3: side by side, one device pushing and the bare upsert, interleaved
 	// so that both see the same load.
-	bare, err := OpenBareUpserter(filepath.Join(dir, "bare.db"))
+	bare, err := loadtest.OpenBareUpserter(filepath.Join(dir, "bare.db"))
 	if err != nil {
 		return rep, err
 	}
@@ -445,8 +418,8 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 	var inHTTP, inBare time.Duration
 	var fields int
 	for i := 0; i < cfg.SideBySide; i++ {
-		batch := benchContacts(d.clock, d.traj, d.userID, benchBatchRows)
-		same := benchContacts(bareClock, d.traj, d.userID, benchBatchRows)
+		batch := loadtest.Contacts(d.clock, d.traj, d.userID, benchBatchRows)
+		same := loadtest.Contacts(bareClock, d.traj, d.userID, benchBatchRows)
 		t0 := time.Now()
 		if err := d.push(batch); err != nil {
 			return rep, err
@@ -477,7 +450,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 		if err != nil {
 			return rep, err
 		}
-		timer.take()
+		timer.Take()
 		t0 := time.Now()
 		n, _, err := d.pullAll(nil)
 		if err != nil {
@@ -485,7 +458,7 @@ func Bench(ctx context.Context, cfg BenchConfig, progress io.Writer) (BenchRepor
 		}
 		full = append(full, time.Since(t0))
 		var sum time.Duration
-		for _, s := range timer.take() {
+		for _, s := range timer.Take() {
 			sum += s
 		}
 		fullServer = append(fullServer, sum)
@@ -612,90 +585,13 @@ func benchFamily(ctx context.Context, r *store.Region, region, coachID string, c
 		{Collection: "trajectories", ID: traj, Field: "started_on", Value: v("2026-01-12")},
 		{Collection: "trajectories", ID: traj, Field: "mandated", Value: v(false)},
 	}
-	for _, c := range benchContacts(nil, traj, coachID, contacts) {
+	for _, c := range loadtest.Contacts(nil, traj, coachID, contacts) {
 		ws = append(ws, store.FieldWrite{Collection: c.Collection, ID: c.ID, Field: c.Field, Value: c.Value})
 	}
 	if _, err := r.ServerWrite(ctx, store.Actor{Role: store.RoleServer}, ws); err != nil {
 		return "", fmt.Errorf("bench family: %w", err)
 	}
 	return traj, nil
-}
-
-var benchNote = strings.Repeat("Huisbezoek: gesprek met moeder over de week, afspraken rond school. ", 3)
-
-// benchContacts returns n new contacts × 8 fields on trajectory traj (the
-// fields of server/bench_test.go's contactRows), stamped by clock when not nil.
-func benchContacts(clock *crdt.Clock, traj, coachID string, n int) []protocol.Change {
-	out := make([]protocol.Change, 0, n*8)
-	for i := 0; i < n; i++ {
-		id := uuid.NewString()
-		for _, f := range [...]struct {
-			name  string
-			value any
-		}{
-			{"trajectory_id", traj}, {"coach_id", coachID}, {"occurred_at", "2026-03-02T10:00:00+01:00"},
-			{"mode", "home_visit"}, {"minutes", 60}, {"participants", []string{"moeder", "zoon"}},
-			{"note", benchNote}, {"follow_up", "Volgende week bellen."},
-		} {
-			raw, _ := json.Marshal(f.value)
-			c := protocol.Change{Collection: "contacts", ID: id, Field: f.name, Value: raw}
-			if clock != nil {
-				c.HLC = clock.Now().String()
-			}
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// BareUpserter is the ceiling of DESIGN §8: the same rows upserted into a
-// plain table (same DSN settings, store.OpenDB), one prepared statement, one
-// transaction per batch; the shape of server/bench_test.go's bareUpserter.
-type BareUpserter struct {
-	db   *store.DB
-	stmt *sql.Stmt
-}
-
-// OpenBareUpserter creates the bare table in a new database at path.
-func OpenBareUpserter(path string) (*BareUpserter, error) {
-	db, err := store.OpenDB(path)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := db.Writer.Exec(`CREATE TABLE bare (collection TEXT NOT NULL, id TEXT NOT NULL, field TEXT NOT NULL,
-		value TEXT NOT NULL, hlc TEXT NOT NULL, PRIMARY KEY (collection, id, field)) WITHOUT ROWID`); err != nil {
-		db.Close()
-		return nil, err
-	}
-	stmt, err := db.Writer.Prepare(`INSERT INTO bare (collection, id, field, value, hlc) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (collection, id, field) DO UPDATE SET value = excluded.value, hlc = excluded.hlc`)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return &BareUpserter{db: db, stmt: stmt}, nil
-}
-
-// Upsert writes one batch in one transaction.
-func (u *BareUpserter) Upsert(batch []protocol.Change) error {
-	tx, err := u.db.Writer.Begin()
-	if err != nil {
-		return err
-	}
-	st := tx.Stmt(u.stmt)
-	for _, c := range batch {
-		if _, err := st.Exec(c.Collection, c.ID, c.Field, string(c.Value), c.HLC); err != nil {
-			tx.Rollback()
-			return err
-		}
-	}
-	return tx.Commit()
-}
-
-// Close closes the statement and the database.
-func (u *BareUpserter) Close() error {
-	u.stmt.Close()
-	return u.db.Close()
 }
 
 // residentMemory is VmRSS from /proc/self/status in bytes (0 where there

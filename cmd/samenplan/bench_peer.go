@@ -24,6 +24,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/samenplan/samenplan/internal/loadtest"
 	"github.com/samenplan/samenplan/server/auth"
 	"github.com/samenplan/samenplan/sync/protocol"
 	"github.com/samenplan/samenplan/sync/schema"
@@ -54,7 +55,7 @@ type PeerConfig struct {
 	reason       string // why the peer does not run, when known before starting
 }
 
-// peerFieldsPerRecord is the contact fields of benchContacts.
+// peerFieldsPerRecord is the contact fields of loadtest.Contacts.
 const peerFieldsPerRecord = 8
 
 // peerFlags registers the peer workload's flags on bench's flag set; call
@@ -199,7 +200,7 @@ func BenchPeer(ctx context.Context, cfg PeerConfig, progress io.Writer) (PeerRep
 		return rep, fmt.Errorf("peer warm-up: %w", err)
 	}
 
-	// The same records for both: benchContacts' 8 fields, over 10 families.
+	// The same records for both: loadtest.Contacts' 8 fields, over 10 families.
 	recs := peerRecords(sp, cfg.Records)
 	res, err := runPeerPhases(ctx, sp, pouch, recs, cfg.Batch, progress)
 	if err != nil {
@@ -243,7 +244,7 @@ func samenplanRecordsPerRequest(batch int) int {
 func peerRecords(s *samenplanSide, n int) []peerRecord {
 	recs := make([]peerRecord, n)
 	for i := range recs {
-		cs := benchContacts(nil, s.trajs[i%len(s.trajs)], s.coachID, 1)
+		cs := loadtest.Contacts(nil, s.trajs[i%len(s.trajs)], s.coachID, 1)
 		recs[i] = peerRecord{id: cs[0].ID, fields: cs}
 	}
 	return recs

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samenplan/samenplan/internal/loadtest"
 )
 
 // TestBenchPeer_CountsEveryRecordAndByte runs the peer workload small
@@ -119,7 +121,7 @@ func TestBenchPeer_PullCountMismatchFails(t *testing.T) {
 	defer sp.close()
 	recs := make([]peerRecord, 10)
 	for i := range recs {
-		cs := benchContacts(nil, sp.trajs[i%len(sp.trajs)], sp.coachID, 1)
+		cs := loadtest.Contacts(nil, sp.trajs[i%len(sp.trajs)], sp.coachID, 1)
 		recs[i] = peerRecord{id: cs[0].ID, fields: cs}
 	}
 	push := sp.pushSteps(recs, 5)
