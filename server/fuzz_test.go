@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -32,19 +33,8 @@ func FuzzWorkflowRequests(f *testing.F) {
 		{Username: "coach.b", Role: auth.RoleCoach, Regions: []string{"kempen"}, FTE: 1},
 		{Username: "admin", Role: auth.RoleAdmin},
 	} {
-		u.Password, u.DisplayName = testPassword, u.Username
-		if _, err := st.auth.CreateUser(ctx, u, auth.System("fuzz")); err != nil {
-			f.Fatal(err)
-		}
-		c := &testClient{base: st.srv.URL()}
-		var out struct {
-			AccessToken string `json:"access_token"`
-		}
-		if status, err := c.send("POST", "/v1/auth/login", "application/json",
-			jsonValue(map[string]string{"username": u.Username, "password": testPassword, "device_name": "fuzz"}), &out); err != nil || status != 200 {
-			f.Fatalf("login %s: %d %v", u.Username, status, err)
-		}
-		token[u.Username] = out.AccessToken
+		_, sess := fuzzLogin(f, st, u)
+		token[u.Username] = sess.AccessToken
 	}
 	fam, traj, ref := newUUID(), newUUID(), newUUID()
 	region, _ := st.stores.Region("kempen")
@@ -58,10 +48,7 @@ func FuzzWorkflowRequests(f *testing.F) {
 	}); err != nil {
 		f.Fatal(err)
 	}
-	known := map[string]bool{}
-	for _, c := range []string{"invalid", "unauthorized", "forbidden", "not_found", "conflict", "too_large", "rate_limited", "capacity_refused"} {
-		known[c] = true
-	}
+	known := codeSet("invalid", "unauthorized", "forbidden", "not_found", "conflict", "too_large", "rate_limited", "capacity_refused")
 	type target struct{ method, path string }
 	targets := []target{
 		{"POST", "/v1/regions/kempen/intake/decisions"},
@@ -129,4 +116,37 @@ func FuzzWorkflowRequests(f *testing.F) {
 			t.Fatalf("server stopped serving after %s %s %q: healthz %d", tg.method, path, input, hrec.Code)
 		}
 	})
+}
+
+// fuzzSession is what a fuzz target keeps of a login.
+type fuzzSession struct {
+	AccessToken string `json:"access_token"`
+	DeviceID    string `json:"device_id"`
+}
+
+// fuzzLogin creates u (password testPassword, display name its username)
+// on st and logs it in on a new device.
+func fuzzLogin(tb testing.TB, st *workflowStack, u auth.NewUser) (auth.User, fuzzSession) {
+	tb.Helper()
+	u.Password, u.DisplayName = testPassword, u.Username
+	created, err := st.auth.CreateUser(context.Background(), u, auth.System("fuzz"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var sess fuzzSession
+	c := &testClient{base: st.srv.URL()}
+	if status, err := c.send("POST", "/v1/auth/login", "application/json",
+		jsonValue(map[string]string{"username": u.Username, "password": testPassword, "device_name": "fuzz"}), &sess); err != nil || status != 200 {
+		tb.Fatalf("login %s: %d %v", u.Username, status, err)
+	}
+	return created, sess
+}
+
+// codeSet is the set of the error codes a fuzz target accepts.
+func codeSet(codes ...string) map[string]bool {
+	known := make(map[string]bool, len(codes))
+	for _, c := range codes {
+		known[c] = true
+	}
+	return known
 }

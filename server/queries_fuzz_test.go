@@ -36,21 +36,8 @@ func FuzzCaseAndRulesRequests(f *testing.F) {
 		{Username: "coordinator.k", Role: auth.RoleCoordinator, Regions: []string{"kempen"}},
 		{Username: "coach.b", Role: auth.RoleCoach, Regions: []string{"kempen"}, FTE: 1},
 	} {
-		u.Password, u.DisplayName = testPassword, u.Username
-		created, err := st.auth.CreateUser(ctx, u, auth.System("fuzz"))
-		if err != nil {
-			f.Fatal(err)
-		}
-		users[u.Username] = created
-		c := &testClient{base: st.srv.URL()}
-		var out struct {
-			AccessToken string `json:"access_token"`
-		}
-		if status, err := c.send("POST", "/v1/auth/login", "application/json",
-			jsonValue(map[string]string{"username": u.Username, "password": testPassword, "device_name": "fuzz"}), &out); err != nil || status != 200 {
-			f.Fatalf("login %s: %d %v", u.Username, status, err)
-		}
-		token[u.Username] = out.AccessToken
+		created, sess := fuzzLogin(f, st, u)
+		users[u.Username], token[u.Username] = created, sess.AccessToken
 	}
 	fam, traj := newUUID(), newUUID()
 	region, _ := st.stores.Region("kempen")
@@ -64,10 +51,7 @@ func FuzzCaseAndRulesRequests(f *testing.F) {
 	}); err != nil {
 		f.Fatal(err)
 	}
-	known := map[string]bool{}
-	for _, c := range []string{"invalid", "unauthorized", "forbidden", "not_found", "conflict", "too_large", "rate_limited", "capacity_refused"} {
-		known[c] = true
-	}
+	known := codeSet("invalid", "unauthorized", "forbidden", "not_found", "conflict", "too_large", "rate_limited", "capacity_refused")
 	type target struct{ method, path, who, contentType string }
 	targets := []target{
 		{"GET", "/v1/families?", "coordinator.k", ""},

@@ -39,20 +39,7 @@ func FuzzSyncRequests(f *testing.F) {
 	var now func() time.Time
 	st := newWorkflowStack(f, io.Discard, &now)
 	ctx := f.Context()
-	u, err := st.auth.CreateUser(ctx, auth.NewUser{Username: "coach.f", DisplayName: "coach.f", Role: auth.RoleCoach,
-		Regions: []string{"kempen"}, FTE: 1, Password: testPassword}, auth.System("fuzz"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	var sess struct {
-		AccessToken string `json:"access_token"`
-		DeviceID    string `json:"device_id"`
-	}
-	c := &testClient{base: st.srv.URL()}
-	if status, err := c.send("POST", "/v1/auth/login", "application/json",
-		jsonValue(map[string]string{"username": u.Username, "password": testPassword, "device_name": "fuzz"}), &sess); err != nil || status != 200 {
-		f.Fatalf("login: %d %v", status, err)
-	}
+	u, sess := fuzzLogin(f, st, auth.NewUser{Username: "coach.f", Role: auth.RoleCoach, Regions: []string{"kempen"}, FTE: 1})
 	fam, traj := newUUID(), newUUID()
 	region, _ := st.stores.Region("kempen")
 	if _, err := region.ServerWrite(ctx, store.Actor{Role: store.RoleServer}, []store.FieldWrite{
@@ -65,11 +52,8 @@ func FuzzSyncRequests(f *testing.F) {
 	}); err != nil {
 		f.Fatal(err)
 	}
-	known := map[string]bool{}
-	for _, c := range []string{"invalid", "unauthorized", "forbidden", "not_found", "conflict", "clock_skew",
-		"out_of_scope", "upgrade_required", "too_large"} {
-		known[c] = true
-	}
+	known := codeSet("invalid", "unauthorized", "forbidden", "not_found", "conflict", "clock_skew",
+		"out_of_scope", "upgrade_required", "too_large")
 	seeds := []string{
 		`{"device_id":"$DEV","batch_id":"b-$ROW","schema_version":1,"changes":[{"collection":"contacts","id":"$ROW","field":"trajectory_id","value":"$TRAJ","hlc":"$HLC"},{"collection":"contacts","id":"$ROW","field":"note","value":"Huisbezoek","hlc":"$HLC"}]}`,
 		`{"device_id":"$DEV","batch_id":"b-$ROW","schema_version":1,"changes":[{"collection":"families","id":"$FAM","field":"label","value":"Gezin G","hlc":"$HLC"}]}`,
