@@ -45,13 +45,7 @@ func TestLimits_OversizedBodyOnEveryWriteRoute(t *testing.T) {
 		}
 		done[rt] = true
 		routes++
-		col := colAnon
-		for col < nCols && row.want[col] >= 300 {
-			col++
-		}
-		if col == nCols {
-			col = colHolder
-		}
+		col := row.firstAdmitted(colAnon)
 		r := row.req(m, col)
 		auth := ""
 		if col != colAnon {

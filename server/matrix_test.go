@@ -380,6 +380,18 @@ func mxJSON(method, path string, body any) matrixRequest {
 
 // matrixRows is the whole table. Paths are built from the env's ids when a
 // cell runs.
+// firstAdmitted is the first caller from col on whom the row lets in
+// (a status under 300), or colHolder when it lets nobody in: any valid
+// token is then refused with 403 or 404.
+func (row matrixRow) firstAdmitted(col mxCol) mxCol {
+	for ; col < nCols; col++ {
+		if row.want[col] < 300 {
+			return col
+		}
+	}
+	return colHolder
+}
+
 func matrixRows(m *matrixEnv) []matrixRow {
 	famA := m.families["coach.a"]
 	unbuilt := mxCells{503, 503, 503, 503, 503, 503, 503}
