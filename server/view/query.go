@@ -19,7 +19,7 @@ import (
 // Case returns a family's consolidated case, or false when the model has no
 // such family (or it is deleted). It does not check access.
 func (m *Model) Case(id string) (*Case, bool) {
-	m.settle()
+	m.Settle()
 	return m.PeekCase(id)
 }
 
@@ -56,7 +56,7 @@ type Filter struct {
 // many match in all. Every index it reads is in label order, so only the
 // page is materialised.
 func (m *Model) Cases(f Filter) ([]CaseSummary, int) {
-	m.settle()
+	m.Settle()
 	return m.PeekCases(f)
 }
 
@@ -173,7 +173,7 @@ func hasCoach(c *Case, id string) bool {
 
 // Referral returns a referral, or false.
 func (m *Model) Referral(id string) (*Referral, bool) {
-	m.settle()
+	m.Settle()
 	o, err := m.db.Txn(false).First(tReferrals, iID, id)
 	if err != nil || o == nil {
 		return nil, false
@@ -184,7 +184,7 @@ func (m *Model) Referral(id string) (*Referral, bool) {
 // Referrals returns the region's referrals with status ("" for all; "open"
 // includes referrals without a status), oldest received first.
 func (m *Model) Referrals(region, status string) []*Referral {
-	m.settle()
+	m.Settle()
 	return referrals(m.db.Txn(false), region, status)
 }
 
@@ -218,7 +218,7 @@ func referrals(txn *memdb.Txn, region, status string) []*Referral {
 // family's members (ages as the model computed them) and the year's counts
 // — what a dry-run decides again with candidate rules.
 func (m *Model) IntakeInputs(region string, today rules.Date) []rules.IntakeInput {
-	m.settle()
+	m.Settle()
 	txn := m.db.Txn(false)
 	year := yearCounts(txn, region, today.Time().Year())
 	refs := referrals(txn, region, "open")
@@ -239,7 +239,7 @@ func (m *Model) IntakeInputs(region string, today rules.Date) []rules.IntakeInpu
 // intake board: eligible first, then by priority (highest first), then by
 // received_on (oldest first). Without active rules they rank by received_on.
 func (m *Model) OpenReferrals(region string) []*Referral {
-	m.settle()
+	m.Settle()
 	return openReferrals(m.db.Txn(false), region)
 }
 
@@ -266,7 +266,7 @@ func openReferrals(txn *memdb.Txn, region string) []*Referral {
 // Consults returns the region's consults at or after from and before to (a
 // zero bound is open), oldest first.
 func (m *Model) Consults(region string, from, to time.Time) []*Consult {
-	m.settle()
+	m.Settle()
 	lo := ""
 	if !from.IsZero() {
 		lo = from.UTC().Format(atLayout)
@@ -293,7 +293,7 @@ func (m *Model) Consults(region string, from, to time.Time) []*Consult {
 // active or paused) she holds as lead or co-coach: the active_families of
 // the capacity rules.
 func (m *Model) CoachLoad(region string) map[string]int {
-	m.settle()
+	m.Settle()
 	return coachLoad(m.db.Txn(false), region)
 }
 
@@ -313,7 +313,7 @@ func coachLoad(txn *memdb.Txn, region string) map[string]int {
 // YearCounts counts the region's trajectories started in year (closed ones
 // included, deleted ones not): the year.* of the rules.
 func (m *Model) YearCounts(region string, year int) rules.YearCountFacts {
-	m.settle()
+	m.Settle()
 	return yearCounts(m.db.Txn(false), region, year)
 }
 
@@ -337,7 +337,7 @@ func rankOf(sev string) int {
 // Signals returns the region's fired signals, most severe first, then by
 // family and subject. The signals are shared and must not be modified.
 func (m *Model) Signals(region string) []*Signal {
-	m.settle()
+	m.Settle()
 	it, err := m.db.Txn(false).Get(tSignals, iRegion+"_prefix", region)
 	if err != nil {
 		return nil
@@ -352,7 +352,7 @@ func (m *Model) Signals(region string) []*Signal {
 // Info says how far the model is with a region, or false when it has never
 // seen it.
 func (m *Model) Info(region string) (RegionInfo, bool) {
-	m.settle()
+	m.Settle()
 	return info(m.db.Txn(false), region)
 }
 
@@ -380,7 +380,7 @@ type Board struct {
 
 // Board returns the region's intake board for year, from one snapshot.
 func (m *Model) Board(region string, year int) Board {
-	m.settle()
+	m.Settle()
 	txn := m.db.Txn(false)
 	in, _ := info(txn, region)
 	return Board{Referrals: openReferrals(txn, region), Load: coachLoad(txn, region),
@@ -390,7 +390,7 @@ func (m *Model) Board(region string, year int) Board {
 // All returns every case of the region in label order, from one snapshot:
 // for reports. The cases are shared and must not be modified.
 func (m *Model) All(region string) []*Case {
-	m.settle()
+	m.Settle()
 	it, err := m.db.Txn(false).Get(tCases, iRegion+"_prefix", region)
 	if err != nil {
 		return nil

@@ -24,14 +24,8 @@ type applyQueue struct {
 	n       atomic.Int64 // enqueued and not yet applied
 	mu      sync.Mutex   // guards pending
 	pending []store.Commit
-	drainMu sync.Mutex // one drain at a time, so commits are applied in order
-	wakeup  chan struct{}
-	once    sync.Once
-}
-
-func (q *applyQueue) wake() chan struct{} {
-	q.once.Do(func() { q.wakeup = make(chan struct{}, 1) })
-	return q.wakeup
+	drainMu sync.Mutex    // one drain at a time, so commits are applied in order
+	wake    chan struct{} // made by New, one token: there is something to drain
 }
 
 // Enqueue hands a commit to the model; wire it as the stores'
@@ -42,7 +36,7 @@ func (m *Model) Enqueue(c store.Commit) {
 	m.q.pending = append(m.q.pending, c)
 	m.q.mu.Unlock()
 	select {
-	case m.q.wake() <- struct{}{}:
+	case m.q.wake <- struct{}{}:
 	default:
 	}
 }
@@ -55,22 +49,18 @@ func (m *Model) RunApplier(ctx context.Context) {
 		case <-ctx.Done():
 			m.drain()
 			return
-		case <-m.q.wake():
+		case <-m.q.wake:
 			m.drain()
 		}
 	}
 }
 
-// Settle applies every commit enqueued before the call (reads do so by
-// themselves).
-func (m *Model) Settle() { m.settle() }
-
 // Pending returns how many enqueued commits are not applied yet.
 func (m *Model) Pending() int64 { return m.q.n.Load() }
 
-// settle applies every commit enqueued before it was called. Each read
+// Settle applies every commit enqueued before it was called. Each read
 // calls it first.
-func (m *Model) settle() {
+func (m *Model) Settle() {
 	if m.q.n.Load() > 0 {
 		m.drain()
 	}
