@@ -42,13 +42,7 @@ func listQuery(c echo.Context) map[string]string {
 		if k == "q" {
 			v = "(given)"
 		}
-		if len(k) > 32 {
-			k = k[:32]
-		}
-		if len(v) > 64 {
-			v = v[:64]
-		}
-		out[k] = v
+		out[cut(k, 32)] = cut(v, 64)
 	}
 	return out
 }

@@ -94,6 +94,8 @@ type gzipBody struct {
 
 func (b gzipBody) Close() error { return b.raw.Close() }
 
+// cut keeps at most the first n bytes of s, for what a message or an audit
+// entry repeats of a client's input.
 func cut(s string, n int) string {
 	if len(s) > n {
 		return s[:n]
