@@ -62,6 +62,14 @@ async function startServer(given?: string): Promise<{ base: string; proc: ChildP
   return { base, proc, dir, log: () => out };
 }
 
+/** stopServer ends a server of startServer and waits for its exit. */
+async function stopServer(srv: { proc: ChildProcess }): Promise<void> {
+  if (srv.proc.exitCode !== null) return;
+  const exited = new Promise((res) => srv.proc.once("exit", res));
+  srv.proc.kill("SIGTERM");
+  await exited;
+}
+
 async function login(base: string, username: string): Promise<string> {
   const r = await fetch(base + "/v1/auth/login", {
     method: "POST",
@@ -135,8 +143,7 @@ test("a coach pulls her families, writes a contact, pushes, and the coordinator 
     console.log(srv.log());
     throw e;
   } finally {
-    srv.proc.kill("SIGTERM");
-    await new Promise((res) => srv.proc.once("exit", res));
+    await stopServer(srv);
     rmSync(srv.dir, { recursive: true, force: true });
   }
 });
@@ -165,8 +172,7 @@ test("the SDK's collections and scope rules are the server's schema", { skip, ti
       if (rule.parentRef) assert.equal(rule.parentRef, c.fields.find((f: any) => f.name === c.parent).ref, c.name);
     }
   } finally {
-    srv.proc.kill("SIGTERM");
-    await new Promise((res) => srv.proc.once("exit", res));
+    await stopServer(srv);
     rmSync(srv.dir, { recursive: true, force: true });
   }
 });
@@ -222,8 +228,7 @@ test("a family reassigned while the coach had an unsynced note: evicted locally,
     console.log(srv.log());
     throw e;
   } finally {
-    srv.proc.kill("SIGTERM");
-    await new Promise((res) => srv.proc.once("exit", res));
+    await stopServer(srv);
     rmSync(srv.dir, { recursive: true, force: true });
   }
 });
@@ -271,18 +276,10 @@ test("a coach whose device clock runs ten minutes ahead: every write reaches the
     console.log(srv.log());
     throw e;
   } finally {
-    srv.proc.kill("SIGTERM");
-    await new Promise((res) => srv.proc.once("exit", res));
+    await stopServer(srv);
     rmSync(srv.dir, { recursive: true, force: true });
   }
 });
-
-async function stopServer(srv: { proc: ChildProcess }): Promise<void> {
-  if (srv.proc.exitCode !== null) return;
-  const exited = new Promise((res) => srv.proc.once("exit", res));
-  srv.proc.kill("SIGTERM");
-  await exited;
-}
 
 test("after a restore from a backup, the coach's writes acknowledged after it are back on the server with one sync, nothing logged twice", { skip, timeout: 180_000 }, async () => {
   let srv = await startServer();
