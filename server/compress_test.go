@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/samenplan/samenplan/server/auth"
 	"github.com/samenplan/samenplan/sync/protocol"
 	"github.com/samenplan/samenplan/sync/schema"
 )
@@ -19,15 +22,63 @@ var rawGzipClient = &http.Client{Transport: &http.Transport{DisableCompression: 
 
 func gzipped(t *testing.T, b []byte) []byte {
 	t.Helper()
+	return gzipBytes(b)
+}
+
+// gzipBytes compresses b (writing to a bytes.Buffer cannot fail).
+func gzipBytes(b []byte) []byte {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	zw.Write(b)
+	zw.Close()
 	return buf.Bytes()
+}
+
+// FuzzGzipBodies sends arbitrary bytes as a gzip push body (the request
+// decompression is an outside decoder): never a 5xx, a refusal is a JSON
+// error with a known code and leaves the change log as it was, and the
+// server keeps serving. Seeds: a valid gzipped push, a cut one, plain JSON,
+// a gzip of gzip.
+func FuzzGzipBodies(f *testing.F) {
+	var now func() time.Time
+	st := newWorkflowStack(f, io.Discard, &now)
+	_, sess := fuzzLogin(f, st, auth.NewUser{Username: "coach.z", Role: auth.RoleCoach, Regions: []string{"kempen"}, FTE: 1})
+	region, _ := st.stores.Region("kempen")
+	push := []byte(`{"device_id":"` + sess.DeviceID + `","batch_id":"b1","schema_version":1,"changes":[]}`)
+	for _, seed := range [][]byte{gzipBytes(push), gzipBytes(push)[:20], push, gzipBytes(gzipBytes(push)), {}} {
+		f.Add(seed)
+	}
+	known := codeSet("invalid", "unauthorized", "forbidden", "too_large")
+	handler := st.srv.Handler()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before, err := region.MaxSeq(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest("POST", "/v1/sync/push", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Encoding", "gzip")
+		req.Header.Set("Authorization", "Bearer "+sess.AccessToken)
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%d %s", rec.Code, rec.Body.Bytes())
+		}
+		if rec.Code >= 400 {
+			var e ErrorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || !known[e.Code] || e.Message == "" {
+				t.Fatalf("%d and body %q is not a known error", rec.Code, rec.Body.Bytes())
+			}
+			if after, _ := region.MaxSeq(t.Context()); after != before {
+				t.Fatalf("refused (%d) but the change log grew from %d to %d", rec.Code, before, after)
+			}
+		}
+		health := httptest.NewRecorder()
+		handler.ServeHTTP(health, httptest.NewRequest("GET", "/healthz", nil))
+		if health.Code != http.StatusOK {
+			t.Fatalf("healthz after the input: %d", health.Code)
+		}
+	})
 }
 
 // send posts body with the given encodings and returns the status, the

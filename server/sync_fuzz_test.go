@@ -24,7 +24,8 @@ import (
 // input are replaced before sending, so that mutations of a real body
 // reach past the device check: $DEV is her device id, $FAM her family,
 // $TRAJ its trajectory, $ROW a fresh row id, $HLC a stamp of now by her
-// device.
+// device. With bit 2 of which set the body is sent gzipped
+// (Content-Encoding: gzip), and must be handled the same.
 //
 // Whatever comes in: no 5xx; a refusal is a JSON error with a known code
 // and leaves the change log as it was (so does a batch whose every change
@@ -62,6 +63,7 @@ func FuzzSyncRequests(f *testing.F) {
 	for _, seed := range seeds {
 		f.Add(uint8(0), []byte(seed))
 	}
+	f.Add(uint8(2), []byte(seeds[0])) // the same push, gzipped
 	f.Add(uint8(1), []byte(`{"device_id":"$DEV","schema_version":1,"cursor":"","limit":5000,"refetch":["family:$FAM"]}`))
 	handler := st.srv.Handler()
 	maxSeq := func(t *testing.T) int64 {
@@ -71,8 +73,12 @@ func FuzzSyncRequests(f *testing.F) {
 		}
 		return seq
 	}
-	send := func(path string, body []byte) *httptest.ResponseRecorder {
+	send := func(path string, body []byte, zipped ...bool) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", path, bytes.NewReader(body))
+		if len(zipped) > 0 && zipped[0] {
+			req = httptest.NewRequest("POST", path, bytes.NewReader(gzipBytes(body)))
+			req.Header.Set("Content-Encoding", "gzip")
+		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+sess.AccessToken)
 		rec := httptest.NewRecorder()
@@ -97,7 +103,7 @@ func FuzzSyncRequests(f *testing.F) {
 			path = "/v1/sync/pull"
 		}
 		seqBefore := maxSeq(t)
-		rec := send(path, []byte(body))
+		rec := send(path, []byte(body), which&2 != 0) // sent gzipped or plain: the same answer
 		if rec.Code >= 500 {
 			t.Fatalf("%s %q: %d %s", path, body, rec.Code, rec.Body.Bytes())
 		}
