@@ -141,7 +141,7 @@ func (s *Server) handlePull(c echo.Context) error {
 		return err
 	}
 	if !resp.More && p.Role == auth.RoleCoach {
-		resp.Signals = s.coachSignals(p.UserID, region.Name()) // docs/protocol.md: signals
+		resp.Signals = s.coachSignals(p.UserID, p.DeviceID, region.Name()) // docs/protocol.md: signals
 	}
 	s.metrics.pullDur.Observe(time.Since(start).Seconds())
 	s.metrics.pulls.Inc()

@@ -217,12 +217,15 @@ func (s *Server) heldCases(coach, region string) []*view.Case {
 // region, for the last page of her pull; nil when there are none. It reads
 // only her cases (an index range of the read model), so an empty pull
 // stays cheap.
-func (s *Server) coachSignals(coach, region string) []protocol.Signal {
+func (s *Server) coachSignals(coach, device, region string) []protocol.Signal {
 	if s.cfg.View == nil {
 		return nil
 	}
 	// Peek: a poll must not wait behind other devices' pushes being applied
-	// to the model; signals of a commit still queued come with the next pull.
+	// to the model; only its own device's queued pushes are applied first
+	// (she wrote a contact: its signal must go); what others' queued
+	// commits change comes with the next pull.
+	s.cfg.View.SettleFor(device)
 	sums, _ := s.cfg.View.PeekCases(view.Filter{Region: region, Coach: coach})
 	var out []protocol.Signal
 	for i := range sums {

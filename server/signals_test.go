@@ -307,7 +307,7 @@ func BenchmarkCoachSignals10k(b *testing.B) {
 	}
 	n := 0
 	for i := 0; b.Loop(); i++ {
-		n += len(st.srv.coachSignals(coaches[i%len(coaches)], "kempen"))
+		n += len(st.srv.coachSignals(coaches[i%len(coaches)], "", "kempen"))
 	}
 	b.ReportMetric(float64(n)/float64(b.N), "signals/op")
 }

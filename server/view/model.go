@@ -142,7 +142,7 @@ func New(stores *store.Stores, rs RuleSource, now func() time.Time) *Model {
 		panic(fmt.Sprintf("view: memdb schema: %v", err)) // static schema
 	}
 	return &Model{stores: stores, rules: rs, now: now, db: db, regions: map[string]*regionState{},
-		log: slog.New(slog.DiscardHandler), q: applyQueue{wake: make(chan struct{}, 1)}}
+		log: slog.New(slog.DiscardHandler), q: applyQueue{wake: make(chan struct{}, 1), devices: map[string]int{}}}
 }
 
 // SetLogger sets where the model logs what it cannot do (default: nowhere).

@@ -26,7 +26,8 @@ func (m *Model) Case(id string) (*Case, bool) {
 // PeekCase is Case without waiting for the commits queued for the model
 // (queue.go): what it answers may lag the latest writes. For answers that
 // must not wait behind other writers' updates, as the signals a device's
-// pull carries (the next pull brings what this one missed).
+// pull carries (after SettleFor its own writes; the next pull brings what
+// others' queued writes change).
 func (m *Model) PeekCase(id string) (*Case, bool) {
 	o, err := m.db.Txn(false).First(tCases, iID, id)
 	if err != nil || o == nil {

@@ -22,10 +22,11 @@ import (
 // applyQueue holds the commits not yet applied.
 type applyQueue struct {
 	n       atomic.Int64 // enqueued and not yet applied
-	mu      sync.Mutex   // guards pending
+	mu      sync.Mutex   // guards pending and devices
 	pending []store.Commit
-	drainMu sync.Mutex    // one drain at a time, so commits are applied in order
-	wake    chan struct{} // made by New, one token: there is something to drain
+	devices map[string]int // commits pending per pushing device
+	drainMu sync.Mutex     // one drain at a time, so commits are applied in order
+	wake    chan struct{}  // made by New, one token: there is something to drain
 }
 
 // Enqueue hands a commit to the model; wire it as the stores'
@@ -34,6 +35,9 @@ func (m *Model) Enqueue(c store.Commit) {
 	m.q.n.Add(1) // before the append: a read that sees 0 has nothing to wait for
 	m.q.mu.Lock()
 	m.q.pending = append(m.q.pending, c)
+	if c.Device != "" {
+		m.q.devices[c.Device]++
+	}
 	m.q.mu.Unlock()
 	select {
 	case m.q.wake <- struct{}{}:
@@ -52,6 +56,18 @@ func (m *Model) RunApplier(ctx context.Context) {
 		case <-m.q.wake:
 			m.drain()
 		}
+	}
+}
+
+// SettleFor is Settle when a push of device is still queued, and nothing
+// otherwise: a device's pull sees its own writes in what the model answers
+// (the signals of its families) without waiting behind everyone else's.
+func (m *Model) SettleFor(device string) {
+	m.q.mu.Lock()
+	mine := m.q.devices[device] > 0
+	m.q.mu.Unlock()
+	if mine {
+		m.Settle()
 	}
 }
 
@@ -80,6 +96,16 @@ func (m *Model) drain() {
 	for _, c := range mergeCommits(batch) {
 		m.Apply(c)
 	}
+	m.q.mu.Lock()
+	for _, c := range batch {
+		if c.Device == "" {
+			continue
+		}
+		if m.q.devices[c.Device]--; m.q.devices[c.Device] <= 0 {
+			delete(m.q.devices, c.Device)
+		}
+	}
+	m.q.mu.Unlock()
 	m.q.n.Add(-int64(len(batch)))
 }
 

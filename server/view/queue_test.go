@@ -90,3 +90,33 @@ func TestQueue_PeekDoesNotWaitForQueuedCommits(t *testing.T) {
 		t.Fatal("Case left the queue pending")
 	}
 }
+
+// TestQueue_SettleForAppliesOnlyForTheDevicesOwnPushes: a pull settles its
+// own device's queued pushes (her signals follow her contact) and does not
+// wait for another device's.
+func TestQueue_SettleForAppliesOnlyForTheDevicesOwnPushes(t *testing.T) {
+	f := newFixture(t)
+	f.hook.Store(nil) // commits are only recorded; the test enqueues them
+	fam := newID()
+	f.write("kempen", row{"families", fam, map[string]any{"region": "kempen", "label": "Gezin Kraai"}})
+	f.mu.Lock()
+	c := f.commits[len(f.commits)-1]
+	f.mu.Unlock()
+	c.Device = "dev-a"
+	f.model.Enqueue(c)
+
+	f.model.SettleFor("dev-b")
+	if f.model.Pending() != 1 {
+		t.Fatal("another device's pull applied dev-a's push")
+	}
+	if _, ok := f.model.PeekCase(fam); ok {
+		t.Fatal("the family is there before dev-a's push was applied")
+	}
+	f.model.SettleFor("dev-a")
+	if f.model.Pending() != 0 {
+		t.Fatal("dev-a's own pull left its push queued")
+	}
+	if cs, ok := f.model.PeekCase(fam); !ok || cs.Family.Label != "Gezin Kraai" {
+		t.Fatalf("after SettleFor: %v %+v", ok, cs)
+	}
+}

@@ -110,7 +110,7 @@ func (r *Region) notify(ap *applier) {
 	if r.opts.OnCommit == nil || len(ap.committed) == 0 {
 		return
 	}
-	r.opts.OnCommit(Commit{Region: r.name, Changes: ap.committed, MaxSeq: ap.nextSeq})
+	r.opts.OnCommit(Commit{Region: r.name, Changes: ap.committed, MaxSeq: ap.nextSeq, Device: ap.device})
 }
 
 // FieldWrite is one field written by the server.

@@ -52,6 +52,8 @@ type Commit struct {
 	Changes []protocol.Change
 	// MaxSeq is the highest change_log seq after the commit.
 	MaxSeq int64
+	// Device is the device whose push this was ("" for a server write).
+	Device string
 }
 
 // Stores holds the main database and one database per region.
